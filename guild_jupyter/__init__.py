@@ -1,0 +1,45 @@
+"""guild-jupyter: experiment tracking in the spirit of Guild AI, native to Jupyter.
+
+The public API is loaded lazily so that ``import guild_jupyter`` inside a run
+(for :func:`log`) costs milliseconds, not the price of pandas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "log": "guild_jupyter.scalars.logger",
+    "checkpoint": "guild_jupyter.scalars.logger",
+    "run": "guild_jupyter.experiment.api",
+    "runs": "guild_jupyter.experiment.api",
+    "scalars": "guild_jupyter.experiment.api",
+    "get_run": "guild_jupyter.experiment.api",
+    "Run": "guild_jupyter.model.run",
+    "RunStatus": "guild_jupyter.model.status",
+    "RunStore": "guild_jupyter.storage.store",
+    "GuildError": "guild_jupyter.errors",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'guild_jupyter' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "guild-jupyter"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "guild_jupyter.server"}]
