@@ -11,8 +11,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "log": "guild_jupyter.scalars.logger",
-    "checkpoint": "guild_jupyter.scalars.logger",
+    "log": "guild_jupyter.tracking.logger",
+    "checkpoint": "guild_jupyter.tracking.logger",
     "run": "guild_jupyter.experiment.api",
     "runs": "guild_jupyter.experiment.api",
     "scalars": "guild_jupyter.experiment.api",
