@@ -1,0 +1,1 @@
+"""Experiment management: operations, the public Python API, comparison."""

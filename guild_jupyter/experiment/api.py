@@ -1,0 +1,114 @@
+"""The public Python API: ``run``, ``runs``, ``scalars``, ``get_run``.
+
+Every function takes an optional ``store``; without one it uses the store at
+``$GUILD_JUPYTER_HOME`` (default ``~/.guild-jupyter``), read at each call so
+changing the variable in a notebook takes effect.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+
+from guild_jupyter.errors import GuildError
+from guild_jupyter.model.run import Run
+from guild_jupyter.storage import layout
+from guild_jupyter.storage.store import RunStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_stores: dict[Path, RunStore] = {}
+_stores_lock = threading.Lock()
+
+
+def default_store() -> RunStore:
+    home = layout.default_home()
+    with _stores_lock:
+        store = _stores.get(home)
+        if store is None:
+            store = _stores[home] = RunStore(home)
+        return store
+
+
+def run(
+    target: Callable[..., Any] | str,
+    flags: Mapping[str, Any] | None = None,
+    *,
+    label: str = "",
+    tags: Iterable[str] = (),
+    op: str | None = None,
+    store: RunStore | None = None,
+    **options: Any,
+) -> Run:
+    """Run ``target`` with ``flags`` as a recorded run and return the :class:`Run`.
+
+    ``target`` is a Python function (called in this process). Script paths,
+    notebooks and guildfile operations are run by the orchestrator.
+    """
+    store = store or default_store()
+    if callable(target):
+        from guild_jupyter.experiment.function_op import run_function
+
+        return run_function(target, flags, store=store, label=label, tags=tags, op=op,
+                            output_scalars=options.pop("output_scalars", None))
+    if isinstance(target, str):
+        raise GuildError(f"cannot run {target!r}: script, notebook and guildfile operations are not available yet")
+    raise GuildError(f"cannot run {target!r}: expected a function or a script path")
+
+
+def runs(
+    where: str | None = None,
+    *,
+    op: str | None = None,
+    status: str | Iterable[str] | None = None,
+    label: str | None = None,
+    tag: str | Iterable[str] | None = None,
+    started_after: Any = None,
+    started_before: Any = None,
+    sweep: str | None = None,
+    deleted: bool | None = False,
+    limit: int | None = None,
+    store: RunStore | None = None,
+) -> pd.DataFrame:
+    """One row per run, newest first: ``id, op, status, started, stopped, label, tags``,
+    then ``flags.<name>`` and ``scalars.<key>`` (last value).
+
+    ``where`` filters on those columns: ``"flags.lr < 0.1 and scalars.loss < 0.5"``.
+    """
+    store = store or default_store()
+    if status is not None and not isinstance(status, str):
+        status = list(status)
+    if tag is not None and not isinstance(tag, str):
+        tag = list(tag)
+    return store.runs_frame(op=op, status=status, label=label, tag=tag, started_after=started_after,
+                            started_before=started_before, sweep=sweep, deleted=deleted, where=where,
+                            limit=limit)
+
+
+def scalars(runs: Any = None, keys: str | Iterable[str] | None = None, *, store: RunStore | None = None) -> pd.DataFrame:
+    """Scalar series in long format: ``run, key, step, value, time``.
+
+    ``runs``: None (all runs), a DataFrame from :func:`runs`, a run reference,
+    a :class:`Run`, or a list of those.
+    """
+    store = store or default_store()
+    if isinstance(keys, str):
+        keys = [keys]
+    return store.scalars_frame(_run_ids(store, runs), list(keys) if keys is not None else None)
+
+
+def get_run(ref: str | int, *, store: RunStore | None = None) -> Run:
+    """A run by full id, unique id prefix, or index (1 = newest)."""
+    return (store or default_store()).resolve(ref)
+
+
+def _run_ids(store: RunStore, runs: Any) -> list[str] | None:
+    if runs is None:
+        return None
+    if hasattr(runs, "columns") and "id" in getattr(runs, "columns", ()):
+        return list(runs["id"])
+    if isinstance(runs, (str, int, Run)):
+        runs = [runs]
+    return [r.id if isinstance(r, Run) else store.resolve_id(r, deleted=None) for r in runs]

@@ -1,0 +1,107 @@
+"""Function operations: ``run(fn, flags={...})`` calls ``fn(**flags)`` as a recorded run.
+
+The simplest operation kind and the cheapest (no process): flags come from
+the function's signature, printed output and its scalars are captured, a
+returned dict of numbers becomes scalars, an exception marks the run failed
+and is raised again.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+import os
+import traceback
+from typing import Any, Callable, Iterable, Mapping
+
+from guild_jupyter.experiment.process_info import self_identity
+from guild_jupyter.model.flags import FlagDef, resolve_flags
+from guild_jupyter.model.run import Run, hostname
+from guild_jupyter.model.status import RunStatus
+from guild_jupyter.storage import layout
+from guild_jupyter.storage.output import STDERR
+from guild_jupyter.storage.store import RunStore
+from guild_jupyter.tracking import logger
+from guild_jupyter.tracking.capture import Capture
+from guild_jupyter.tracking.recorder import RunRecorder
+
+
+def function_flags(fn: Callable[..., Any]) -> tuple[dict[str, FlagDef], bool]:
+    """Flag definitions from the signature, and whether it takes ``**kwargs``."""
+    defs: dict[str, FlagDef] = {}
+    var_kw = False
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            var_kw = True
+        elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            if p.default is p.empty:
+                defs[p.name] = FlagDef(p.name, required=True)
+            else:
+                defs[p.name] = FlagDef(p.name, p.default)
+    return defs, var_kw
+
+
+def function_op_name(fn: Callable[..., Any]) -> str:
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    module = getattr(fn, "__module__", None)
+    return name if module in (None, "__main__", "builtins") else f"{module}.{name}"
+
+
+def run_function(
+    fn: Callable[..., Any],
+    flags: Mapping[str, Any] | None = None,
+    *,
+    store: RunStore,
+    label: str = "",
+    tags: Iterable[str] = (),
+    op: str | None = None,
+    output_scalars: Any = None,
+) -> Run:
+    op_name = op or function_op_name(fn)
+    defs, var_kw = function_flags(fn)
+    resolved = resolve_flags(defs, dict(flags or {}), op=f"function {op_name}", allow_unknown=var_kw)
+    run = store.create_run(op_name, kind="function", flags=resolved, label=label, tags=tags,
+                           source={"function": getattr(fn, "__qualname__", op_name),
+                                   "module": getattr(fn, "__module__", None)})
+    _snapshot_source(fn, store.meta_dir(run.id))
+    pid, pid_started = self_identity()
+    store.set_status(run.id, RunStatus.RUNNING, pid=pid, pid_started=pid_started, host=hostname())
+    recorder = RunRecorder(store, run.id, output_scalars)
+    previous = logger.activate(recorder)
+    status, reason, error, result = RunStatus.COMPLETED, None, None, None
+    try:
+        with Capture(recorder.on_line):
+            result = fn(**resolved)
+    except BaseException as e:  # recorded, then raised again below
+        error = e
+        status = RunStatus.CANCELLED if isinstance(e, KeyboardInterrupt) else RunStatus.FAILED
+        reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}".splitlines()[0]
+        import time
+
+        t = time.time()
+        for line in "".join(traceback.format_exception(e)).splitlines():
+            recorder.on_line(line, STDERR, t)
+    finally:
+        logger.activate(previous)
+    if error is None and isinstance(result, Mapping):
+        for key, value in result.items():
+            if isinstance(value, numbers.Real) and isinstance(key, str):
+                recorder.scalars.add(key, None, float(value))
+    recorder.close()
+    final = store.set_status(run.id, status, exit_code=0 if error is None else 1, reason=reason)
+    final.result = result  # type: ignore[attr-defined]  # the function's own return value
+    if error is not None:
+        raise error
+    return final
+
+
+def _snapshot_source(fn: Callable[..., Any], meta_dir: str) -> None:
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return
+    snap = os.path.join(meta_dir, layout.SOURCECODE)
+    os.makedirs(snap, exist_ok=True)
+    name = getattr(fn, "__name__", "function")
+    with open(os.path.join(snap, f"{name}.py"), "w", encoding="utf-8") as f:
+        f.write(source)

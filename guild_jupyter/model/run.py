@@ -1,0 +1,183 @@
+"""The run record: what happened when an operation ran with fixed flags.
+
+A run's history is a list of attempts; each attempt walks the status machine
+once. The run's status is its latest attempt's status, so a retry adds an
+attempt instead of rewriting a terminal state.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from guild_jupyter.errors import GuildError
+from guild_jupyter.model.status import RunStatus
+
+
+class CorruptRunError(GuildError):
+    """A run directory whose metadata cannot be read."""
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Attempt:
+    n: int
+    status: RunStatus = RunStatus.PENDING
+    started: float | None = None
+    stopped: float | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    pid: int | None = None
+    pid_started: float | None = None
+    host: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in _ATTEMPT_FIELDS}
+        d["status"] = self.status.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Attempt:
+        kwargs = {k: d.get(k) for k in _ATTEMPT_FIELDS}
+        kwargs["status"] = RunStatus(d["status"])
+        kwargs["n"] = int(d["n"])
+        return cls(**kwargs)
+
+
+_ATTEMPT_FIELDS = ("n", "status", "started", "stopped", "exit_code", "reason", "pid", "pid_started", "host")
+
+
+@dataclass
+class Run:
+    """A run as recorded. Plain data; the store gives it behaviour."""
+
+    id: str
+    op: str
+    flags: dict[str, Any] = field(default_factory=dict)
+    kind: str = "function"
+    created: float = field(default_factory=time.time)
+    label: str = ""
+    tags: list[str] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=lambda: [Attempt(1)])
+    sweep: str | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    deleted: bool = False
+    _store: Any = field(default=None, repr=False, compare=False)
+
+    # derived from the latest attempt -------------------------------------
+    @property
+    def attempt(self) -> Attempt:
+        return self.attempts[-1]
+
+    @property
+    def status(self) -> RunStatus:
+        return self.attempt.status
+
+    @property
+    def started(self) -> float | None:
+        return next((a.started for a in self.attempts if a.started is not None), None)
+
+    @property
+    def stopped(self) -> float | None:
+        return self.attempt.stopped
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.attempt.exit_code
+
+    @property
+    def reason(self) -> str | None:
+        return self.attempt.reason
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:8]
+
+    # behaviour that needs a store ------------------------------------------
+    @property
+    def dir(self) -> str:
+        return self._require_store().run_dir(self.id)
+
+    def output(self) -> str:
+        """The run's output (stdout and stderr as they interleaved)."""
+        return self._require_store().read_output(self.id)
+
+    def scalars(self, keys: list[str] | None = None):
+        """This run's scalar series as a DataFrame (``run, key, step, value, time``)."""
+        return self._require_store().scalars_frame([self.id], keys)
+
+    def files(self) -> list[str]:
+        """Paths (relative to the run directory) of what the run wrote."""
+        return self._require_store().list_files(self.id)
+
+    def refresh(self) -> Run:
+        fresh = self._require_store().load_run(self.id)
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items()})
+        return self
+
+    def _require_store(self):
+        if self._store is None:
+            raise GuildError(f"run {self.short_id} is not attached to a store")
+        return self._store
+
+    # serialisation ---------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "op": self.op,
+            "kind": self.kind,
+            "flags": self.flags,
+            "created": self.created,
+            "label": self.label,
+            "tags": list(self.tags),
+            "sweep": self.sweep,
+            "source": self.source,
+            "attempts": [a.to_dict() for a in self.attempts],
+            # denormalised for readers that do not know the attempt model
+            "status": self.status.value,
+            "started": self.started,
+            "stopped": self.stopped,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, *, where: str = "") -> Run:
+        try:
+            if not isinstance(d, dict):
+                raise TypeError("metadata is not a JSON object")
+            run = cls(
+                id=_check_id(d["id"]),
+                op=str(d["op"]),
+                kind=str(d.get("kind", "function")),
+                flags=dict(d.get("flags") or {}),
+                created=float(d.get("created") or 0.0),
+                label=str(d.get("label") or ""),
+                tags=[str(t) for t in (d.get("tags") or [])],
+                sweep=d.get("sweep"),
+                source=dict(d.get("source") or {}),
+                attempts=[Attempt.from_dict(a) for a in d["attempts"]],
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise CorruptRunError(f"corrupt run metadata{' in ' + where if where else ''}: {e}") from None
+        if not run.attempts:
+            raise CorruptRunError(f"corrupt run metadata{' in ' + where if where else ''}: no attempts")
+        return run
+
+    def __repr__(self) -> str:
+        return f"<Run {self.short_id} {self.op} {self.status.value}>"
+
+
+def _check_id(value: Any) -> str:
+    s = str(value)
+    if len(s) != 32 or any(c not in "0123456789abcdef" for c in s):
+        raise ValueError(f"bad run id {s!r}")
+    return s
+
+
+def hostname() -> str:
+    return os.uname().nodename

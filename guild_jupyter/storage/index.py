@@ -1,0 +1,345 @@
+"""The SQLite index: derived data that makes listing and comparing fast.
+
+One wide row per run (fixed columns, then a ``flags.<name>`` column per flag
+and a ``scalars.<key>`` column holding the last value), so a comparison is a
+single ``SELECT`` read straight into a DataFrame, plus ``scalar_summary``
+(first/last/min/max/count/sum per run and key) and ``run_tags`` for filtering.
+Columns are added with ``ALTER TABLE`` when a new flag or scalar appears.
+
+Everything here can be rebuilt from the run directories; the index never holds
+the only copy of anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from guild_jupyter.model.run import Run
+from guild_jupyter.storage.scalar_files import Summary
+
+SCHEMA_VERSION = 1
+FIXED = (
+    "id", "op", "kind", "status", "created", "started", "stopped", "label", "tags",
+    "sweep", "attempts", "exit_code", "reason", "deleted",
+)
+_SCHEMA = """
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY, op TEXT NOT NULL, kind TEXT, status TEXT NOT NULL,
+    created REAL NOT NULL, started REAL, stopped REAL, label TEXT, tags TEXT,
+    sweep TEXT, attempts INTEGER, exit_code INTEGER, reason TEXT, deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_created ON runs(created);
+CREATE TABLE run_tags (run TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (run, tag)) WITHOUT ROWID;
+CREATE TABLE scalar_summary (
+    run TEXT NOT NULL, key TEXT NOT NULL,
+    first REAL, first_step INTEGER, first_time REAL,
+    last REAL, last_step INTEGER, last_time REAL,
+    min REAL, max REAL, count INTEGER NOT NULL, total REAL NOT NULL,
+    PRIMARY KEY (run, key)
+) WITHOUT ROWID;
+CREATE TABLE columns (name TEXT PRIMARY KEY, bool INTEGER NOT NULL) WITHOUT ROWID;
+"""
+
+_MERGE_SUMMARY = """
+INSERT INTO scalar_summary VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT(run, key) DO UPDATE SET
+  first = CASE WHEN (excluded.first_step < first_step) OR (excluded.first_step = first_step
+          AND excluded.first_time < first_time) THEN excluded.first ELSE first END,
+  first_time = CASE WHEN (excluded.first_step < first_step) OR (excluded.first_step = first_step
+          AND excluded.first_time < first_time) THEN excluded.first_time ELSE first_time END,
+  first_step = min(first_step, excluded.first_step),
+  last = CASE WHEN (excluded.last_step > last_step) OR (excluded.last_step = last_step
+          AND excluded.last_time >= last_time) THEN excluded.last ELSE last END,
+  last_time = CASE WHEN (excluded.last_step > last_step) OR (excluded.last_step = last_step
+          AND excluded.last_time >= last_time) THEN excluded.last_time ELSE last_time END,
+  last_step = max(last_step, excluded.last_step),
+  min = CASE WHEN min IS NULL THEN excluded.min WHEN excluded.min IS NULL THEN min
+        ELSE min(min, excluded.min) END,
+  max = CASE WHEN max IS NULL THEN excluded.max WHEN excluded.max IS NULL THEN max
+        ELSE max(max, excluded.max) END,
+  count = count + excluded.count,
+  total = total + excluded.total
+"""
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _flag_cell(value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return value
+
+
+class IndexUnavailable(Exception):
+    """The index file is missing, corrupt or from another schema version."""
+
+
+class RunIndex:
+    """One connection per store object, shared by its threads under a lock.
+
+    ``rebuild`` is a callable that yields ``(Run, {key: Summary})`` for every
+    run directory; it is used when the file is missing, unreadable or of an
+    older schema.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        rebuild_source: Callable[[], Iterable[tuple[Run, dict[str, Summary]]]],
+        count_source: Callable[[], int],
+        progress: Callable[[str, int], Any] | None = None,
+    ) -> None:
+        self.path = path
+        self._rebuild_source = rebuild_source
+        self._count_source = count_source
+        self._progress = progress
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._ino: int | None = None
+        self._columns: set[str] = set()
+
+    # connection management -------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._conn is not None and self._ino != _inode(self.path):
+                self.close()
+            if self._conn is None:
+                self._open()
+            assert self._conn is not None
+            return self._conn
+
+    def _open(self) -> None:
+        for attempt in range(3):
+            if not self.path.exists():
+                self.rebuild()
+            try:
+                conn = _connect(self.path)
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version != SCHEMA_VERSION:
+                    conn.close()
+                    raise IndexUnavailable(f"schema version {version}")
+                self._columns = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+                if not self._columns:
+                    conn.close()
+                    raise IndexUnavailable("no runs table")
+            except (sqlite3.DatabaseError, IndexUnavailable):
+                self._set_aside()
+                continue
+            self._conn, self._ino = conn, _inode(self.path)
+            return
+        raise RuntimeError(f"cannot open or rebuild the run index at {self.path}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn, self._ino = None, None
+
+    def _set_aside(self) -> None:
+        with _file_lock(self.path.with_name("index.lock")):
+            if not self.path.exists():
+                return
+            try:
+                conn = _connect(self.path)
+                ok = conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+                conn.close()
+                if ok:
+                    return  # another process rebuilt it meanwhile
+            except sqlite3.DatabaseError:
+                pass
+            aside = self.path.with_name(f"index.db.bad-{int(time.time())}")
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm"):
+                _unlink(Path(str(self.path) + suffix))
+
+    # rebuilding ------------------------------------------------------------
+    def rebuild(self, force: bool = False) -> int:
+        """Build a fresh index from the run directories; returns runs indexed."""
+        with self._lock, _file_lock(self.path.with_name("index.lock")):
+            if not force and self.path.exists():
+                return -1
+            self.close()
+            tmp = self.path.with_name(f"index.db.build-{os.getpid()}")
+            _unlink(tmp)
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            conn.executescript(_SCHEMA)
+            conn.execute("PRAGMA journal_mode=OFF")
+            conn.execute("BEGIN")
+            builder = _Writer(conn, set(FIXED))
+            total = self._count_source()
+            tick = self._progress("Rebuilding run index", total) if self._progress and total else None
+            n = 0
+            for run, summaries in self._rebuild_source():
+                builder.upsert_run(run)
+                for key, s in summaries.items():
+                    builder.merge_summary(run.id, key, s)
+                n += 1
+                if tick:
+                    tick(1)
+            if tick:
+                tick(0, done=True)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.close()
+            for suffix in ("-wal", "-shm"):
+                _unlink(Path(str(self.path) + suffix))
+            os.replace(tmp, self.path)
+            return n
+
+    # writing ---------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[_Writer]:
+        conn = self._connection()
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Writer(conn, self._columns)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def upsert_run(self, run: Run) -> None:
+        with self._write() as w:
+            w.upsert_run(run)
+
+    def merge_scalars(self, run_id: str, summaries: dict[str, Summary]) -> None:
+        with self._write() as w:
+            for key, s in summaries.items():
+                w.merge_summary(run_id, key, s)
+
+    def set_deleted(self, run_id: str, deleted: bool) -> None:
+        with self._write() as w:
+            w.conn.execute("UPDATE runs SET deleted=? WHERE id=?", (int(deleted), run_id))
+
+    def remove(self, run_id: str) -> None:
+        with self._write() as w:
+            for table, col in (("runs", "id"), ("run_tags", "run"), ("scalar_summary", "run")):
+                w.conn.execute(f"DELETE FROM {table} WHERE {col}=?", (run_id,))
+
+    # reading ---------------------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        conn = self._connection()
+        with self._lock:
+            return conn.execute(sql, params).fetchall()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+        conn = self._connection()
+        with self._lock:
+            cur = conn.execute(sql, params)
+            return [d[0] for d in cur.description], cur.fetchall()
+
+    def dynamic_columns(self) -> list[str]:
+        self._connection()
+        with self._lock:
+            self._columns = {r[1] for r in self._conn.execute("PRAGMA table_info(runs)")}  # type: ignore[union-attr]
+            return sorted(c for c in self._columns if c not in FIXED)
+
+    def bool_columns(self) -> set[str]:
+        return {r[0] for r in self.execute("SELECT name FROM columns WHERE bool=1")}
+
+
+class _Writer:
+    """Statements that run inside one write transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, columns: set[str]) -> None:
+        self.conn = conn
+        self.columns = columns
+
+    def ensure_column(self, name: str, is_bool: bool) -> None:
+        if name in self.columns:
+            if not is_bool:
+                self.conn.execute("UPDATE columns SET bool=0 WHERE name=? AND bool=1", (name,))
+            return
+        try:
+            self.conn.execute(f"ALTER TABLE runs ADD COLUMN {quote(name)}")
+        except sqlite3.OperationalError as e:
+            if "duplicate column" not in str(e):
+                raise
+        self.conn.execute("INSERT OR IGNORE INTO columns VALUES (?, ?)", (name, int(is_bool)))
+        if not is_bool:
+            self.conn.execute("UPDATE columns SET bool=0 WHERE name=?", (name,))
+        self.columns.add(name)
+
+    def upsert_run(self, run: Run) -> None:
+        cols = list(FIXED)
+        values: list[Any] = [
+            run.id, run.op, run.kind, run.status.value, run.created, run.started, run.stopped,
+            run.label, json.dumps(run.tags), run.sweep, len(run.attempts), run.exit_code,
+            run.reason, int(run.deleted),
+        ]
+        for name, value in run.flags.items():
+            col = "flags." + name
+            self.ensure_column(col, isinstance(value, bool))
+            cols.append(col)
+            values.append(_flag_cell(value))
+        names = ",".join(quote(c) for c in cols)
+        marks = ",".join("?" * len(cols))
+        updates = ",".join(f"{quote(c)}=excluded.{quote(c)}" for c in cols[1:])
+        self.conn.execute(
+            f"INSERT INTO runs ({names}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}", values
+        )
+        self.conn.execute("DELETE FROM run_tags WHERE run=?", (run.id,))
+        if run.tags:
+            self.conn.executemany("INSERT OR IGNORE INTO run_tags VALUES (?,?)", [(run.id, t) for t in run.tags])
+
+    def merge_summary(self, run_id: str, key: str, s: Summary) -> None:
+        self.conn.execute(
+            _MERGE_SUMMARY,
+            (run_id, key, s.first, s.first_step, s.first_time, s.last, s.last_step, s.last_time,
+             s.min, s.max, s.count, s.total),
+        )
+        col = "scalars." + key
+        self.ensure_column(col, False)
+        self.conn.execute(
+            f"UPDATE runs SET {quote(col)}=(SELECT last FROM scalar_summary WHERE run=? AND key=?) WHERE id=?",
+            (run_id, key, run_id),
+        )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+    conn.execute("PRAGMA busy_timeout=60000")
+    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode.lower() != "wal":
+        raise sqlite3.DatabaseError(f"journal mode {mode}")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -1,0 +1,107 @@
+"""The run's output log: text plus a per-line timestamp index.
+
+The text file stays plain so ``cat`` and ``tail -f`` work on it; the index is
+Guild's ``output.index`` record (``!QB``: milliseconds, stream) so the two can
+be read together and imported runs keep their times.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+STDOUT, STDERR = 0, 1
+_RECORD = struct.Struct("!QB")
+
+
+@dataclass(frozen=True)
+class OutputLine:
+    time: float
+    stream: int
+    text: str
+
+
+class OutputWriter:
+    """Appends whole lines; safe to call from several threads of one process.
+
+    Each line is written (not just buffered) before ``write_line`` returns so a
+    reader sees it at once and a crash loses at most the line being written.
+    """
+
+    def __init__(self, meta_dir: str | os.PathLike[str]) -> None:
+        meta = Path(meta_dir)
+        self._text = open(meta / "output", "ab", buffering=0)
+        self._index = open(meta / "output.index", "ab", buffering=0)
+        self._lock = threading.Lock()
+
+    def write_line(self, text: str, stream: int = STDOUT, t: float | None = None) -> None:
+        if t is None:
+            t = time.time()
+        data = text.encode("utf-8", "replace")
+        if not data.endswith(b"\n"):
+            data += b"\n"
+        record = _RECORD.pack(int(t * 1000), stream)
+        with self._lock:
+            self._text.write(data)
+            self._index.write(record)
+
+    def close(self) -> None:
+        with self._lock:
+            self._text.close()
+            self._index.close()
+
+
+def read_output(meta_dir: str | os.PathLike[str], offset: int = 0) -> str:
+    """Output text from byte ``offset`` (a reader that polls keeps the offset)."""
+    path = Path(meta_dir) / "output"
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def read_output_lines(meta_dir: str | os.PathLike[str]) -> list[OutputLine]:
+    """Lines with their time and stream; lines missing an index record get time 0."""
+    meta = Path(meta_dir)
+    try:
+        raw = (meta / "output").read_bytes()
+    except FileNotFoundError:
+        return []
+    try:
+        index = (meta / "output.index").read_bytes()
+    except FileNotFoundError:
+        index = b""
+    texts = raw.decode("utf-8", "replace").splitlines()
+    records = [_RECORD.unpack_from(index, i) for i in range(0, len(index) - len(index) % 9, 9)]
+    out = []
+    for i, text in enumerate(texts):
+        ms, stream = records[i] if i < len(records) else (0, STDOUT)
+        out.append(OutputLine(ms / 1000.0, stream, text))
+    return out
+
+
+class LineSplitter:
+    """Turns a stream of text chunks into whole lines (carriage returns end a line too)."""
+
+    def __init__(self) -> None:
+        self._partial = ""
+
+    def feed(self, chunk: str) -> list[str]:
+        if not chunk:
+            return []
+        text = self._partial + chunk
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
+        self._partial = lines.pop()
+        return lines
+
+    def rest(self) -> str:
+        rest, self._partial = self._partial, ""
+        return rest

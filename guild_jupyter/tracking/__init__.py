@@ -1,0 +1,1 @@
+"""Recording inside a run: ``log()``, output capture and output-scalar parsing."""

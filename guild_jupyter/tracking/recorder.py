@@ -1,0 +1,55 @@
+"""Everything an in-process run records while it runs."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from typing import TYPE_CHECKING, Any
+
+from guild_jupyter.events import OutputLines
+from guild_jupyter.storage.scalar_files import check_key
+from guild_jupyter.tracking.output_scalars import OutputScalarParser
+
+if TYPE_CHECKING:
+    from guild_jupyter.storage.store import RunStore
+
+_serial = itertools.count(1)
+
+
+class RunRecorder:
+    """Output lines with timestamps, scalars parsed from them, and ``log()`` points.
+
+    Each recorder owns its own scalar file, so several recorders (processes or
+    attempts) never write to the same file.
+    """
+
+    def __init__(self, store: RunStore, run_id: str, output_scalars: Any = None,
+                 capture_output: bool = True) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.output = store.output_writer(run_id) if capture_output else None
+        self.scalars = store.scalar_writer(run_id, f"p{os.getpid()}-{next(_serial)}")
+        self.parser = OutputScalarParser(output_scalars)
+        self.known_keys: set[str] = set()
+
+    def on_line(self, text: str, stream: int, t: float) -> None:
+        if self.output is not None:
+            self.output.write_line(text, stream, t)
+        for key, step, value in self.parser.parse(text):
+            self.scalars.add(key, step, value, t)
+        self.store.events.emit(OutputLines(self.run_id, lines=((t, stream, text),)))
+
+    def check_keys(self, keys: Any) -> None:
+        for k in keys:
+            if k not in self.known_keys:
+                check_key(k)
+                self.known_keys.add(k)
+
+    @property
+    def meta_dir(self) -> str:
+        return self.store.meta_dir(self.run_id)
+
+    def close(self) -> None:
+        self.scalars.close()
+        if self.output is not None:
+            self.output.close()

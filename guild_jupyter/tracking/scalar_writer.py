@@ -1,0 +1,134 @@
+"""Buffered scalar recording that never blocks the caller.
+
+``add`` only appends to a deque (thread-safe, no I/O); a background thread
+flushes every writer a few times a second to its append-only file, then merges
+the batch's summary into the index. ``close`` and interpreter exit flush what
+is left.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from pathlib import Path
+from typing import Callable
+
+from guild_jupyter.storage.scalar_files import Point, Summary, SummaryBuilder, append_points
+
+FLUSH_INTERVAL = float(os.environ.get("GUILD_JUPYTER_FLUSH_INTERVAL", "0.2"))
+
+
+class ScalarWriter:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        on_flush: Callable[[dict[str, Summary], list[Point]], None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._on_flush = on_flush
+        self._queue: deque[Point] = deque()
+        self._flush_lock = threading.Lock()
+        self._next_step: dict[str, int] = {}
+        self.closed = False
+        _flusher.register(self)
+
+    def add(self, key: str, step: int | None, value: float, t: float | None = None) -> None:
+        """Queue one point; ``step=None`` continues this key's own series (0, 1, 2, ...)."""
+        if step is None:
+            step = self._next_step.get(key, 0)
+        self._next_step[key] = step + 1
+        self._queue.append((key, step, value, time.time() if t is None else t))
+
+    def add_many(self, step: int | None, values: dict[str, float], t: float) -> None:
+        nxt = self._next_step
+        q = self._queue
+        for key, value in values.items():
+            s = nxt.get(key, 0) if step is None else step
+            nxt[key] = s + 1
+            q.append((key, s, value, t))
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def flush(self) -> int:
+        """Write what is queued; returns the number of points written."""
+        with self._flush_lock:
+            q = self._queue
+            n = len(q)
+            if not n:
+                return 0
+            popleft = q.popleft
+            batch = [popleft() for _ in range(n)]
+            try:
+                append_points(self.path, batch)
+            except BaseException:
+                q.extendleft(reversed(batch))  # keep them for the next try
+                raise
+            if self._on_flush is not None:
+                summaries = SummaryBuilder().extend(batch).by_key
+                self._on_flush(summaries, batch)
+            return n
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.flush()
+        self.closed = True
+        _flusher.unregister(self)
+
+
+def number(key: str, value: object) -> float:
+    """``value`` as a float, or a one-line error naming the key."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        from guild_jupyter.errors import GuildError
+
+        raise GuildError(f"scalar {key!r} must be a number, got {value!r}") from None
+
+
+class _Flusher:
+    """One daemon thread per process flushing every live writer."""
+
+    def __init__(self) -> None:
+        self._writers: weakref.WeakSet[ScalarWriter] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+
+    def register(self, w: ScalarWriter) -> None:
+        with self._lock:
+            self._writers.add(w)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="guild-jupyter-flush", daemon=True)
+                self._thread.start()
+
+    def unregister(self, w: ScalarWriter) -> None:
+        with self._lock:
+            self._writers.discard(w)
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(FLUSH_INTERVAL)
+            self._wake.clear()
+            self.flush_all()
+
+    def flush_all(self) -> None:
+        with self._lock:
+            writers = list(self._writers)
+        for w in writers:
+            try:
+                w.flush()
+            except Exception:  # keep flushing the others; the points stay queued
+                import logging
+
+                logging.getLogger(__name__).exception("flushing scalars to %s failed", w.path)
+
+
+_flusher = _Flusher()
+atexit.register(_flusher.flush_all)
