@@ -1,0 +1,3 @@
+from guild_jupyter.cli.main import main
+
+raise SystemExit(main())

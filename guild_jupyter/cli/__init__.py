@@ -1,0 +1,1 @@
+"""The ``guild-jupyter`` command line (also ``python -m guild_jupyter``)."""
