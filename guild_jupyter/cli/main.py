@@ -167,8 +167,8 @@ def _compare(args: argparse.Namespace, store: Any) -> int:
     df = store.runs_frame(**_filter_kwargs(args), where=args.where)
     if args.runs:
         ids = select_ids(store, args.runs, deleted=None)
-        df = df[df["id"].isin(ids)]
-        df = df.set_index("id").loc[[i for i in ids if i in set(df.index)]].reset_index()
+        present = set(df["id"])
+        df = df.set_index("id").loc[[i for i in ids if i in present]].reset_index()
     cols = ["id", "op", "status", "started", "label"] + [c for c in df.columns if c.startswith(("flags.", "scalars."))]
     df = df[cols].dropna(axis=1, how="all") if len(df) else df[cols]
     if args.json:

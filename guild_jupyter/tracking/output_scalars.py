@@ -27,7 +27,9 @@ DEFAULT_PATTERNS = [
 
 
 def expand_template(pattern: str) -> str:
-    """Replace Guild's templates; a bare ``\key``/``\value`` becomes a named group."""
+    r"""Replace Guild's templates; a bare ``\key``/``\value`` becomes a named group."""
+    for name, body in (("key", KEY), ("value", VALUE), ("step", STEP)):
+        pattern = pattern.replace(f"(?P<{name}>\\{name})", f"(?P<{name}>{body})")
     out = pattern.replace(r"(\key)", f"({KEY})").replace(r"\key", f"(?P<key>{KEY})")
     out = out.replace(r"(\value)", f"({VALUE})").replace(r"\value", f"(?P<value>{VALUE})")
     out = out.replace(r"(\step)", f"(?P<step>{STEP})").replace(r"\step", STEP)

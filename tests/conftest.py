@@ -1,0 +1,34 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from guild_jupyter.storage.store import RunStore
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh store location, also set as GUILD_JUPYTER_HOME for the default store."""
+    h = tmp_path / "gj-home"
+    monkeypatch.setenv("GUILD_JUPYTER_HOME", str(h))
+    for var in ("RUN_ID", "RUN_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    return h
+
+
+@pytest.fixture
+def store(home):
+    return RunStore(home)
+
+
+def cli(*args, home=None, check=False, input=None):
+    """Run the real command in a subprocess, as a user would."""
+    env = dict(os.environ)
+    if home is not None:
+        env["GUILD_JUPYTER_HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "guild_jupyter", *map(str, args)], capture_output=True,
+                          text=True, env=env, check=check, input=input, cwd=REPO)
