@@ -5,6 +5,9 @@
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
 const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+// Must match jupyter_server_test_config.py (same variable, same default).
+const port = process.env.UI_TEST_PORT || '8988';
+const baseURL = `http://localhost:${port}`;
 
 module.exports = {
   ...baseConfig,
@@ -13,6 +16,7 @@ module.exports = {
   reporter: [['list'], ['html', { open: 'never' }]],
   use: {
     ...baseConfig.use,
+    baseURL,
     video: 'off',
     trace: 'off',
     launchOptions: {
@@ -30,7 +34,7 @@ module.exports = {
   },
   webServer: {
     command: 'jlpm start',
-    url: 'http://localhost:8888/lab',
+    url: `${baseURL}/lab`,
     timeout: 120 * 1000,
     reuseExistingServer: !process.env.CI
   }
