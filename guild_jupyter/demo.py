@@ -21,8 +21,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"guild-jupyter demo: {notebook} does not exist yet; nothing to run.")
         return 0
     cmd = [
-        sys.executable, "-m", "jupyter", "nbconvert",
-        "--to", "notebook", "--execute", "--stdout", str(notebook),
+        sys.executable,
+        "-m",
+        "jupyter",
+        "nbconvert",
+        "--to",
+        "notebook",
+        "--execute",
+        "--stdout",
+        str(notebook),
     ]
     print("guild-jupyter demo:", " ".join(cmd[2:]), file=sys.stderr)
     return subprocess.call(cmd)
