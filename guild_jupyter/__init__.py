@@ -17,6 +17,8 @@ _LAZY = {
     "runs": "guild_jupyter.experiment.api",
     "scalars": "guild_jupyter.experiment.api",
     "get_run": "guild_jupyter.experiment.api",
+    "stop": "guild_jupyter.experiment.api",
+    "restart": "guild_jupyter.experiment.api",
     "Run": "guild_jupyter.model.run",
     "RunStatus": "guild_jupyter.model.status",
     "RunStore": "guild_jupyter.storage.store",

@@ -43,6 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-H", "--home", help="store location (default: $GUILD_JUPYTER_HOME or ~/.guild-jupyter)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    p = sub.add_parser("run", help="run a script as a tracked run")
+    p.add_argument("target", metavar="SCRIPT", help="a Python script (.py)")
+    p.add_argument("flags", nargs="*", metavar="FLAG=VALUE", help="flag values")
+    p.add_argument("-b", "--background", action="store_true", help="return at once; the run goes on")
+    p.add_argument("-l", "--label", default="", help="a label for the run")
+    p.add_argument("-t", "--tag", action="append", default=[], help="a tag (repeatable)")
+    p.add_argument("--retries", type=int, default=0, help="retry a failed run N times (with backoff)")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not show the run's output")
+    p.add_argument("--help-op", action="store_true", help="show the script's flags and exit")
+
+    p = sub.add_parser("stop", help="stop running runs")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for the runs to end")
+
+    p = sub.add_parser("restart", help="run a finished run again as a new attempt")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("-b", "--background", action="store_true")
+
     p = sub.add_parser("runs", help="list runs (newest first)")
     _filters(p)
     p.add_argument("-a", "--all", action="store_true", help="show all runs (default: the newest 20)")
@@ -115,6 +133,53 @@ def _filter_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # commands ---------------------------------------------------------------------
+@command("run")
+def _run(args: argparse.Namespace, store: Any) -> int:
+    from guild_jupyter.experiment.runner import load_operation, start_run
+    from guild_jupyter.model.flags import split_assignment
+
+    if args.help_op:
+        print(load_operation(args.target).help_text())
+        return 0
+    flags = dict(split_assignment(a) for a in args.flags)
+    echo = None if args.quiet or args.background else _echo
+    run = start_run(args.target, flags, store=store, label=args.label, tags=args.tag,
+                    background=args.background, retries=args.retries, echo=echo)
+    if args.background:
+        print(f"{run.id} started in the background ({run.status.value})")
+        return 0
+    if run.status != "completed":
+        print(f"guild-jupyter: run {run.short_id} {run.status.value}: {run.reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _echo(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+@command("stop")
+def _stop(args: argparse.Namespace, store: Any) -> int:
+    from guild_jupyter.cli.refs import select_ids
+    from guild_jupyter.orchestration.controller import Controller
+
+    controller = Controller(store)
+    for run_id in select_ids(store, args.runs):
+        run = controller.stop(run_id, wait=not args.no_wait)
+        print(f"{run.short_id} {run.status.value}")
+    return 0
+
+
+@command("restart")
+def _restart(args: argparse.Namespace, store: Any) -> int:
+    from guild_jupyter.orchestration.controller import Controller
+
+    run = Controller(store).restart(args.run, background=args.background, echo=None if args.background else _echo)
+    print(f"{run.short_id} attempt {run.attempt.n} {run.status.value}", file=sys.stderr)
+    return 0 if args.background or run.status == "completed" else 1
+
+
 @command("runs")
 def _runs(args: argparse.Namespace, store: Any) -> int:
     from guild_jupyter.cli.format import run_lines

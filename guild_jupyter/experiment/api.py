@@ -7,6 +7,7 @@ changing the variable in a notebook takes effect.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
@@ -44,8 +45,9 @@ def run(
 ) -> Run:
     """Run ``target`` with ``flags`` as a recorded run and return the :class:`Run`.
 
-    ``target`` is a Python function (called in this process). Script paths,
-    notebooks and guildfile operations are run by the orchestrator.
+    ``target`` is a Python function (called in this process) or a script path
+    (run by a supervisor process; ``background=True`` returns at once,
+    ``retries=N`` retries a failure, ``echo=False`` keeps its output quiet).
     """
     store = store or default_store()
     if callable(target):
@@ -53,9 +55,33 @@ def run(
 
         return run_function(target, flags, store=store, label=label, tags=tags, op=op,
                             output_scalars=options.pop("output_scalars", None))
-    if isinstance(target, str):
-        raise GuildError(f"cannot run {target!r}: script, notebook and guildfile operations are not available yet")
+    if isinstance(target, (str, os.PathLike)):
+        import sys
+
+        from guild_jupyter.experiment.runner import start_run
+
+        echo = options.pop("echo", True)
+        unknown = set(options) - {"background", "retries"}
+        if unknown:
+            raise GuildError(f"run() got unknown options: {', '.join(sorted(unknown))}")
+        return start_run(os.fspath(target), flags, store=store, label=label, tags=tags,
+                         background=options.get("background", False), retries=options.get("retries", 0),
+                         echo=(lambda text: (sys.stdout.write(text), sys.stdout.flush())) if echo else None)
     raise GuildError(f"cannot run {target!r}: expected a function or a script path")
+
+
+def stop(ref: str | int, *, wait: bool = True, store: RunStore | None = None) -> Run:
+    """Stop a run: its process tree gets SIGTERM, then SIGKILL after the grace period."""
+    from guild_jupyter.orchestration.controller import Controller
+
+    return Controller(store or default_store()).stop(ref, wait=wait)
+
+
+def restart(ref: str | int, *, background: bool = False, store: RunStore | None = None) -> Run:
+    """Run a finished script run again as a new attempt of the same run."""
+    from guild_jupyter.orchestration.controller import Controller
+
+    return Controller(store or default_store()).restart(ref, background=background)
 
 
 def runs(

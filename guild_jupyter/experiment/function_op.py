@@ -14,7 +14,7 @@ import os
 import traceback
 from typing import Any, Callable, Iterable, Mapping
 
-from guild_jupyter.experiment.process_info import self_identity
+from guild_jupyter.orchestration.process_info import self_identity
 from guild_jupyter.model.flags import FlagDef, resolve_flags
 from guild_jupyter.model.run import Run, hostname
 from guild_jupyter.model.status import RunStatus

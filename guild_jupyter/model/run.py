@@ -35,6 +35,8 @@ class Attempt:
     reason: str | None = None
     pid: int | None = None
     pid_started: float | None = None
+    child_pid: int | None = None
+    child_started: float | None = None
     host: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -50,7 +52,8 @@ class Attempt:
         return cls(**kwargs)
 
 
-_ATTEMPT_FIELDS = ("n", "status", "started", "stopped", "exit_code", "reason", "pid", "pid_started", "host")
+_ATTEMPT_FIELDS = ("n", "status", "started", "stopped", "exit_code", "reason", "pid", "pid_started",
+                   "child_pid", "child_started", "host")
 
 
 @dataclass

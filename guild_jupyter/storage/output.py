@@ -66,6 +66,18 @@ def read_output(meta_dir: str | os.PathLike[str], offset: int = 0) -> str:
         return ""
 
 
+def read_complete_lines(meta_dir: str | os.PathLike[str], offset: int = 0) -> tuple[str, int]:
+    """Text of the whole lines after byte ``offset`` (a follower's read) and the next offset."""
+    try:
+        with open(Path(meta_dir) / "output", "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return "", offset
+    end = data.rfind(b"\n") + 1
+    return data[:end].decode("utf-8", "replace"), offset + end
+
+
 def read_output_lines(meta_dir: str | os.PathLike[str]) -> list[OutputLine]:
     """Lines with their time and stream; lines missing an index record get time 0."""
     meta = Path(meta_dir)

@@ -22,7 +22,7 @@ from guild_jupyter.model.status import RunStatus
 from guild_jupyter.storage import layout
 from guild_jupyter.storage.base import BaseRunStore
 from guild_jupyter.storage.index import RunIndex
-from guild_jupyter.storage.output import OutputWriter, read_output
+from guild_jupyter.storage.output import OutputWriter, read_complete_lines, read_output
 from guild_jupyter.storage.scalar_files import Summary, SummaryBuilder, iter_points
 from guild_jupyter.storage.query import RunFilter
 from guild_jupyter.tracking.scalar_writer import ScalarWriter
@@ -126,11 +126,13 @@ class RunStore(BaseRunStore):
                                        reason=run.reason))
         return run
 
-    def new_attempt(self, run_id: str) -> Run:
+    def new_attempt(self, run_id: str, **attempt: Any) -> Run:
+        """Start a new (pending) attempt of a finished run; earlier attempts stay as they were."""
+
         def change(run: Run) -> None:
             if not run.status.terminal:
                 raise GuildError(f"run {run.short_id} is {run.status.value}; only a finished run gets a new attempt")
-            run.attempts.append(Attempt(run.attempt.n + 1))
+            run.attempts.append(Attempt(run.attempt.n + 1, **attempt))
 
         run = self.update_run(run_id, change)
         self.events.emit(StatusChanged(run_id, status=run.status.value, attempt=run.attempt.n))
@@ -219,6 +221,10 @@ class RunStore(BaseRunStore):
 
     def read_output(self, run_id: str, offset: int = 0) -> str:
         return read_output(self.meta_dir(run_id), offset)
+
+    def read_output_lines_from(self, run_id: str, offset: int = 0) -> tuple[str, int]:
+        """Whole lines written after byte ``offset``, and the offset to continue from."""
+        return read_complete_lines(self.meta_dir(run_id), offset)
 
     def list_files(self, run_id: str) -> list[str]:
         root = self.run_dir(run_id)

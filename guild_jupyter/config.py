@@ -1,0 +1,77 @@
+"""Settings of a store: ``$GUILD_JUPYTER_HOME/config.yaml``, overridden by environment variables.
+
+| setting | env | default |
+|---|---|---|
+| max_concurrent_runs | GUILD_JUPYTER_MAX_RUNS | number of CPUs |
+| stop_grace_seconds | GUILD_JUPYTER_STOP_GRACE | 10 |
+| sample_interval | GUILD_JUPYTER_SAMPLE_INTERVAL | 5 (seconds; 0 turns sampling off) |
+| max_cpu_percent / max_memory_percent / max_gpu_percent | GUILD_JUPYTER_MAX_CPU / _MEMORY / _GPU | none (no throttling) |
+| retry_delay | GUILD_JUPYTER_RETRY_DELAY | 1 (seconds, doubled per retry) |
+| sourcecode_max_file_size / sourcecode_max_files | | 1 MiB / 100 |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from guild_jupyter.errors import GuildError
+
+_ENV = {
+    "max_concurrent_runs": "GUILD_JUPYTER_MAX_RUNS",
+    "stop_grace_seconds": "GUILD_JUPYTER_STOP_GRACE",
+    "sample_interval": "GUILD_JUPYTER_SAMPLE_INTERVAL",
+    "max_cpu_percent": "GUILD_JUPYTER_MAX_CPU",
+    "max_memory_percent": "GUILD_JUPYTER_MAX_MEMORY",
+    "max_gpu_percent": "GUILD_JUPYTER_MAX_GPU",
+    "retry_delay": "GUILD_JUPYTER_RETRY_DELAY",
+}
+
+
+@dataclass
+class Config:
+    max_concurrent_runs: int = os.cpu_count() or 2
+    stop_grace_seconds: float = 10.0
+    sample_interval: float = 5.0
+    max_cpu_percent: float | None = None
+    max_memory_percent: float | None = None
+    max_gpu_percent: float | None = None
+    retry_delay: float = 1.0
+    sourcecode_max_file_size: int = 1024 * 1024
+    sourcecode_max_files: int = 100
+
+    @classmethod
+    def load(cls, home: Path) -> Config:
+        values: dict[str, Any] = {}
+        path = home / "config.yaml"
+        if path.exists():
+            import yaml
+
+            try:
+                data = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as e:
+                line = getattr(getattr(e, "problem_mark", None), "line", None)
+                where = f" (line {line + 1})" if line is not None else ""
+                raise GuildError(f"malformed {path}{where}: {getattr(e, 'problem', e)}") from None
+            if not isinstance(data, dict):
+                raise GuildError(f"malformed {path}: expected a mapping of settings")
+            values.update(data)
+        for name, var in _ENV.items():
+            if os.environ.get(var):
+                values[name] = os.environ[var]
+        known = {f.name: f for f in fields(cls)}
+        out = cls()
+        for name, raw in values.items():
+            if name not in known:
+                raise GuildError(f"unknown setting {name!r} in {path} (known: {', '.join(sorted(known))})")
+            default = getattr(out, name)
+            kind = int if isinstance(default, int) else float
+            try:
+                setattr(out, name, None if raw is None else kind(raw))
+            except (TypeError, ValueError):
+                raise GuildError(f"setting {name!r} expects a number, got {raw!r}") from None
+        if out.max_concurrent_runs < 1:
+            raise GuildError("setting 'max_concurrent_runs' must be at least 1")
+        return out

@@ -1,0 +1,51 @@
+"""Starting runs of any operation kind through the orchestrator."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping
+
+from guild_jupyter.errors import GuildError
+from guild_jupyter.model.flags import resolve_flags
+from guild_jupyter.model.run import Run
+from guild_jupyter.model.status import RunStatus
+from guild_jupyter.storage.store import RunStore
+
+
+def load_operation(target: str):  # -> an operation object (ScriptOperation, ...)
+    if target.endswith(".py"):
+        from guild_jupyter.experiment.script_op import ScriptOperation
+
+        return ScriptOperation.load(target)
+    raise GuildError(f"cannot run {target!r}: expected a Python script (.py)")
+
+
+def start_run(
+    target: str,
+    flags: Mapping[str, Any] | None = None,
+    *,
+    store: RunStore,
+    label: str = "",
+    tags: Iterable[str] = (),
+    background: bool = False,
+    retries: int = 0,
+    echo: Callable[[str], None] | None = None,
+) -> Run:
+    """Check the flags, record the run, snapshot it and hand it to a supervisor.
+
+    Bad input raises before anything is recorded.
+    """
+    from guild_jupyter.orchestration.controller import Controller
+
+    if retries < 0:
+        raise GuildError(f"retries must be 0 or more, got {retries}")
+    op = load_operation(target)
+    resolved = resolve_flags(op.flag_defs(), dict(flags or {}), op=op.name)
+    controller = Controller(store)
+    run = store.create_run(op.name, kind=op.kind, flags=resolved, label=label, tags=tags, source=op.run_source())
+    try:
+        spec = op.prepare(run, store, controller.config)
+    except BaseException as e:
+        store.set_status(run.id, RunStatus.FAILED, reason=f"could not prepare the run: {e}")
+        raise
+    spec.retries = retries
+    return controller.submit(run, spec, background=background, echo=echo)

@@ -1,0 +1,1 @@
+"""Process orchestration: supervised runs, the queue, stop, retries and recovery."""

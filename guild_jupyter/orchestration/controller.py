@@ -1,0 +1,174 @@
+"""The run controller: submits runs to supervisors, follows, stops and restarts them.
+
+Any number of controllers (CLI invocations, kernels, the server) share one
+store; the store and the supervisors hold all state, so a controller can die
+at any time without losing a run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Callable
+
+from guild_jupyter.config import Config
+from guild_jupyter.errors import GuildError
+from guild_jupyter.model.run import Run
+from guild_jupyter.model.status import RunStatus
+from guild_jupyter.orchestration.launch import LaunchSpec
+from guild_jupyter.orchestration.process_info import is_alive, kill_tree, process_start_time
+from guild_jupyter.orchestration.reconcile import IN_PROCESS_KINDS, reconcile
+from guild_jupyter.orchestration.supervisor import STOP_REQUEST
+from guild_jupyter.storage.layout import atomic_write_json
+from guild_jupyter.storage.store import RunStore
+
+Echo = Callable[[str], None]
+
+
+class Controller:
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+        self.config = Config.load(store.home)
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        reconcile(store, min_interval=2.0)
+
+    # starting ----------------------------------------------------------------------
+    def submit(self, run: Run, spec: LaunchSpec, *, background: bool = False, echo: Echo | None = None) -> Run:
+        spec.save(self.store.meta_dir(run.id))
+        self._launch(run.id)
+        if background:
+            return self.store.load_run(run.id)
+        return self.wait(run.id, echo=echo)
+
+    def _launch(self, run_id: str) -> None:
+        meta = self.store.meta_dir(run_id)
+        env = dict(os.environ, GUILD_JUPYTER_HOME=str(self.store.home))
+        for var in ("RUN_ID", "RUN_DIR"):  # a run started from inside a run is its own run
+            env.pop(var, None)
+        _share_package_path(env)
+        with open(os.path.join(meta, "supervisor.log"), "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "guild_jupyter.orchestration.supervisor", run_id],
+                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            )
+        self._procs[run_id] = proc
+        started = process_start_time(proc.pid)
+
+        def record_owner(run: Run) -> None:
+            if run.attempt.pid is None:
+                run.attempt.pid, run.attempt.pid_started = proc.pid, started
+
+        self.store.update_run(run_id, record_owner)
+
+    def restart(self, ref: str | int, *, background: bool = False, echo: Echo | None = None) -> Run:
+        """Run a finished run again as a new attempt (same id, same launch, its checkpoint)."""
+        run = self.store.resolve(ref)
+        if run.kind in IN_PROCESS_KINDS:
+            raise GuildError(f"run {run.short_id} ran in-process ({run.kind}); rerun it instead of restarting it")
+        if not os.path.exists(os.path.join(self.store.meta_dir(run.id), "launch.json")):
+            raise GuildError(f"run {run.short_id} has no launch record to restart from")
+        self.store.new_attempt(run.id)
+        try:
+            os.unlink(os.path.join(self.store.meta_dir(run.id), STOP_REQUEST))
+        except FileNotFoundError:
+            pass
+        self._launch(run.id)
+        return self.store.load_run(run.id) if background else self.wait(run.id, echo=echo)
+
+    # following -----------------------------------------------------------------------
+    def wait(self, run_id: str, *, echo: Echo | None = None, poll: float = 0.05,
+             timeout: float | None = None) -> Run:
+        """Follow a run to its end, echoing its output; Ctrl-C stops the run."""
+        offset = 0
+        deadline = None if timeout is None else time.time() + timeout
+        proc = self._procs.get(run_id)
+        while True:
+            try:
+                if echo is not None:
+                    text, offset = self.store.read_output_lines_from(run_id, offset)
+                    if text:
+                        echo(text)
+                if self._finished(run_id, proc, poll):
+                    break
+                if deadline is not None and time.time() > deadline:
+                    raise GuildError(f"run {run_id[:8]} did not finish within {timeout} s")
+            except KeyboardInterrupt:
+                self.stop(run_id, wait=False, reason="interrupted")
+                proc = None
+        if echo is not None:
+            text, offset = self.store.read_output_lines_from(run_id, offset)
+            if text:
+                echo(text)
+        self._procs.pop(run_id, None)
+        run = self.store.load_run(run_id)
+        if not run.status.terminal:
+            reconcile(self.store)
+            run = self.store.load_run(run_id)
+        return run
+
+    def _finished(self, run_id: str, proc: subprocess.Popen[bytes] | None, poll: float) -> bool:
+        if proc is not None:
+            try:
+                proc.wait(timeout=poll)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        run = self.store.load_run(run_id)
+        if run.status.terminal:
+            return True
+        a = run.attempt
+        if a.pid is not None and not is_alive(a.pid, a.pid_started):
+            return True
+        time.sleep(poll)
+        return False
+
+    # stopping --------------------------------------------------------------------
+    def stop(self, ref: str | int, *, wait: bool = True, reason: str = "stopped by user") -> Run:
+        """SIGTERM the run's process tree (SIGKILL after the grace period); it ends ``cancelled``."""
+        run = self.store.resolve(ref)
+        if run.status.terminal:
+            raise GuildError(f"run {run.short_id} is already {run.status.value}")
+        atomic_write_json(os.path.join(self.store.meta_dir(run.id), STOP_REQUEST), {"reason": reason, "time": time.time()})
+        a = run.attempt
+        if is_alive(a.pid, a.pid_started):
+            # in-process runs are interrupted (KeyboardInterrupt), never killed with their host
+            os.kill(a.pid, signal.SIGINT if run.kind in IN_PROCESS_KINDS else signal.SIGTERM)
+            if wait:
+                return self._wait_stopped(run.id)
+            return self.store.load_run(run.id)
+        if a.child_pid:
+            kill_tree(a.child_pid, a.child_started, grace=self.config.stop_grace_seconds)
+
+        def cancel(fresh: Run) -> None:
+            if not fresh.status.terminal:
+                fresh.attempt.status = fresh.attempt.status.check_transition(RunStatus.CANCELLED)
+                fresh.attempt.stopped = time.time()
+                fresh.attempt.reason = reason
+
+        return self.store.update_run(run.id, cancel)
+
+    def _wait_stopped(self, run_id: str) -> Run:
+        deadline = time.time() + self.config.stop_grace_seconds + 15
+        while time.time() < deadline:
+            run = self.store.load_run(run_id)
+            if run.status.terminal:
+                return run
+            time.sleep(0.05)
+        reconcile(self.store)
+        return self.store.load_run(run_id)
+
+
+def _share_package_path(env: dict[str, str]) -> None:
+    """Let the supervisor and the run import this same guild_jupyter when it is not installed
+    (a source checkout); an installed package is found through site-packages anyway."""
+    import guild_jupyter
+
+    parent = os.path.dirname(os.path.dirname(os.path.abspath(guild_jupyter.__file__)))
+    if os.path.basename(parent) in ("site-packages", "dist-packages"):
+        return
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if parent not in paths:
+        env["PYTHONPATH"] = os.pathsep.join([parent, *paths])

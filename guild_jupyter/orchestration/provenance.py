@@ -1,0 +1,69 @@
+"""What a run records about where it ran: Python, packages, platform, host, git, environment.
+
+Collected by the supervisor while the user's process runs, so it costs the
+run nothing; packages come from installed metadata (no ``pip freeze``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import socket
+import subprocess
+import sys
+from typing import Any, Mapping
+
+SECRET_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL")
+REDACTED = "<redacted>"
+MAX_DIFF = 1024 * 1024
+
+
+def redact_env(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: (REDACTED if any(m in k.upper() for m in SECRET_MARKERS) else v) for k, v in sorted(env.items())}
+
+
+def installed_packages() -> dict[str, str]:
+    from importlib import metadata
+
+    out: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name") if dist.metadata else None
+        if name:
+            out.setdefault(name, dist.version)
+    return dict(sorted(out.items(), key=lambda kv: kv[0].lower()))
+
+
+def git_state(directory: str) -> dict[str, Any] | None:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, timeout=20,
+                              check=True).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    try:
+        status = git("status", "--porcelain", "--untracked-files=no")
+        diff = git("diff", "HEAD") if status.strip() else ""
+    except (OSError, subprocess.SubprocessError):
+        status, diff = "", ""
+    return {"commit": commit, "dirty": bool(status.strip()), "diff": diff[:MAX_DIFF],
+            "diff_truncated": len(diff) > MAX_DIFF}
+
+
+def collect(project_dir: str | None, env: Mapping[str, str], python: str = sys.executable) -> dict[str, Any]:
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = None
+    return {
+        "python": {"version": sys.version.split()[0], "executable": python, "implementation": platform.python_implementation()},
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "user": user,
+        "cpu_count": os.cpu_count(),
+        "packages": installed_packages(),
+        "git": git_state(project_dir) if project_dir else None,
+        "env": redact_env(env),
+    }

@@ -1,0 +1,89 @@
+"""The queue's global concurrency limit, shared by every process using a store.
+
+A slot is an exclusive ``flock`` on ``slots/<n>.lock`` held by a run's
+supervisor while its process runs. The kernel drops the lock when the holder
+dies, so a crash can never leak a slot and no daemon is needed. Optional
+throttling waits while CPU, memory or GPU use is above a limit.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+from guild_jupyter.config import Config
+
+
+class Slot:
+    def __init__(self, fd: int, index: int) -> None:
+        self.fd, self.index = fd, index
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = -1
+
+
+class SlotPool:
+    def __init__(self, home: Path, config: Config) -> None:
+        self.dir = home / "slots"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config = config
+
+    def try_acquire(self, run_id: str) -> Slot | None:
+        for i in range(self.config.max_concurrent_runs):
+            fd = os.open(self.dir / f"{i}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, run_id.encode())
+            return Slot(fd, i)
+        return None
+
+    def acquire(self, run_id: str, cancelled: Callable[[], bool], poll: float = 0.05) -> Slot | None:
+        """Wait for a free slot (and for load under the throttle limits); None if cancelled."""
+        while not cancelled():
+            if not self.throttled():
+                slot = self.try_acquire(run_id)
+                if slot is not None:
+                    return slot
+            time.sleep(poll)
+        return None
+
+    def in_use(self) -> int:
+        used = 0
+        for i in range(self.config.max_concurrent_runs):
+            fd = os.open(self.dir / f"{i}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            except BlockingIOError:
+                used += 1
+            finally:
+                os.close(fd)
+        return used
+
+    def throttled(self) -> bool:
+        c = self.config
+        if c.max_cpu_percent is None and c.max_memory_percent is None and c.max_gpu_percent is None:
+            return False
+        import psutil
+
+        if c.max_cpu_percent is not None and psutil.cpu_percent(interval=0.2) > c.max_cpu_percent:
+            return True
+        if c.max_memory_percent is not None and psutil.virtual_memory().percent > c.max_memory_percent:
+            return True
+        if c.max_gpu_percent is not None:
+            from guild_jupyter.orchestration.resources import gpu_utilization
+
+            util = gpu_utilization()
+            if util is not None and util > c.max_gpu_percent:
+                return True
+        return False

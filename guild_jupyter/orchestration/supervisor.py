@@ -1,0 +1,231 @@
+"""The per-run supervisor: ``python -m guild_jupyter.orchestration.supervisor RUN_ID``.
+
+Started detached (its own session) by the controller, it outlives whoever
+started it. It waits for a slot, starts the user's process in its own process
+group, tees stdout/stderr into the run's output with per-line timestamps,
+parses scalars as lines arrive, samples resources, collects provenance, and
+records the exit. On SIGTERM it stops the process tree (SIGTERM, then SIGKILL
+after the grace period) and records ``cancelled``. Failed attempts are retried
+with exponential backoff when the launch asks for retries.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from guild_jupyter.config import Config
+from guild_jupyter.model.run import hostname
+from guild_jupyter.model.status import RunStatus
+from guild_jupyter.orchestration.launch import LaunchSpec
+from guild_jupyter.orchestration.process_info import descendants, process_start_time, self_identity, signal_tree
+from guild_jupyter.orchestration.slots import SlotPool
+from guild_jupyter.storage import layout
+from guild_jupyter.storage.output import STDERR, STDOUT, LineSplitter
+from guild_jupyter.storage.store import RunStore
+from guild_jupyter.tracking.recorder import RunRecorder
+
+log = logging.getLogger("guild_jupyter.supervisor")
+STOP_REQUEST = "stop-request.json"
+CHECKPOINT = "checkpoint.json"
+
+
+def read_stop_reason(meta_dir: str) -> str:
+    try:
+        with open(os.path.join(meta_dir, STOP_REQUEST), encoding="utf-8") as f:
+            return str(json.load(f).get("reason") or "stopped")
+    except (OSError, ValueError):
+        return "stopped"
+
+
+class Supervisor:
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.meta = store.meta_dir(run_id)
+        self.run_dir = store.run_dir(run_id)
+        self.spec = LaunchSpec.load(self.meta)
+        self.config = Config.load(store.home)
+        self.stopping = threading.Event()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._tree: list[int] = []
+
+    # stopping ------------------------------------------------------------------
+    def request_stop(self, signum: int | None = None, frame: object = None) -> None:
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            self._tree = descendants(proc.pid)
+            signal_tree(proc.pid, [proc.pid, *self._tree], signal.SIGTERM)
+            threading.Thread(target=self._kill_after_grace, args=(proc,), daemon=True).start()
+
+    def _kill_after_grace(self, proc: subprocess.Popen[bytes]) -> None:
+        try:
+            proc.wait(self.config.stop_grace_seconds)
+        except subprocess.TimeoutExpired:
+            pass
+        signal_tree(proc.pid, [proc.pid, *self._tree, *descendants(proc.pid)], signal.SIGKILL)
+
+    # the run -------------------------------------------------------------------
+    def main(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self.request_stop)
+        pid, started = self_identity()
+        pool = SlotPool(self.store.home, self.config)
+        while True:
+            slot = pool.acquire(self.run_id, self.stopping.is_set)
+            if slot is None:
+                self.store.set_status(self.run_id, RunStatus.CANCELLED, reason=read_stop_reason(self.meta))
+                return 0
+            try:
+                status = self.attempt()
+            finally:
+                slot.release()
+            run = self.store.load_run(self.run_id)
+            if status is RunStatus.FAILED and run.attempt.n <= self.spec.retries and not self.stopping.is_set():
+                delay = self.config.retry_delay * 2 ** (run.attempt.n - 1)
+                if self.stopping.wait(delay):
+                    return 0
+                self.store.new_attempt(self.run_id, pid=pid, pid_started=started, host=hostname())
+                continue
+            return 0
+
+    def _env(self, attempt: int) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.spec.env)
+        env.update(RUN_ID=self.run_id, RUN_DIR=self.run_dir, GUILD_JUPYTER_HOME=str(self.store.home),
+                   GUILD_JUPYTER_ATTEMPT=str(attempt), PYTHONUNBUFFERED="1")
+        try:
+            with open(os.path.join(self.meta, CHECKPOINT), encoding="utf-8") as f:
+                env["GUILD_JUPYTER_CHECKPOINT"] = json.load(f)["path"]
+        except (OSError, ValueError, KeyError):
+            env.pop("GUILD_JUPYTER_CHECKPOINT", None)
+        return env
+
+    def attempt(self) -> RunStatus:
+        run = self.store.load_run(self.run_id)
+        n = run.attempt.n
+        env = self._env(n)
+        recorder = RunRecorder(self.store, self.run_id, self.spec.output_scalars)
+        pid, started = self_identity()
+        try:
+            self.proc = proc = subprocess.Popen(
+                self.spec.argv, cwd=self.spec.cwd or self.run_dir, env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+            )
+        except OSError as e:
+            recorder.on_line(f"cannot start {self.spec.argv[0]}: {e}", STDERR, time.time())
+            recorder.close()
+            self.store.set_status(self.run_id, RunStatus.FAILED, reason=f"cannot start: {e}", pid=pid,
+                                  pid_started=started)
+            return RunStatus.FAILED
+        self.store.set_status(self.run_id, RunStatus.RUNNING, pid=pid, pid_started=started, child_pid=proc.pid,
+                              child_started=process_start_time(proc.pid), host=hostname())
+        if self.stopping.is_set():  # a stop that arrived while starting
+            self.stopping.clear()
+            self.request_stop()
+        pumps = [threading.Thread(target=_pump, args=(pipe, stream, recorder), daemon=True)
+                 for pipe, stream in ((proc.stdout, STDOUT), (proc.stderr, STDERR))]
+        for t in pumps:
+            t.start()
+        done = threading.Event()
+        helpers = [threading.Thread(target=self._sample, args=(proc.pid, recorder, done), daemon=True)]
+        if n == 1 and not os.path.exists(os.path.join(self.meta, layout.PROVENANCE)):
+            helpers.append(threading.Thread(target=self._provenance, args=(env,), daemon=True))
+        for t in helpers:
+            t.start()
+        rc = proc.wait()
+        for t in pumps:
+            t.join(timeout=5)  # a grandchild may hold the pipe open; don't wait for it forever
+        done.set()
+        for t in helpers:
+            t.join(timeout=30)
+        if self.stopping.is_set():
+            signal_tree(proc.pid, [*self._tree, *descendants(proc.pid)], signal.SIGKILL)
+            status, reason = RunStatus.CANCELLED, read_stop_reason(self.meta)
+        elif rc == 0:
+            status, reason = RunStatus.COMPLETED, None
+        elif rc < 0:
+            status, reason = RunStatus.FAILED, f"killed by signal {signal.Signals(-rc).name}"
+        else:
+            status, reason = RunStatus.FAILED, f"exit code {rc}"
+        recorder.close()
+        self.store.set_status(self.run_id, status, exit_code=rc, reason=reason)
+        return status
+
+    def _sample(self, pid: int, recorder: RunRecorder, done: threading.Event) -> None:
+        interval = self.config.sample_interval
+        if interval <= 0:
+            return
+        from guild_jupyter.orchestration.resources import ResourceSampler
+
+        try:
+            sampler = ResourceSampler(pid)
+        except Exception:
+            return  # the process has already ended
+        try:
+            start = time.time()
+            while not done.wait(interval):
+                t = time.time()
+                for key, value in sampler.sample().items():
+                    recorder.scalars.add(key, int(t - start), value, t)
+        except Exception:
+            log.exception("resource sampling stopped")
+
+    def _provenance(self, env: dict[str, str]) -> None:
+        try:
+            from guild_jupyter.orchestration.provenance import collect
+
+            data = collect(self.spec.project_dir, env, python=self.spec.argv[0])
+            layout.atomic_write_json(os.path.join(self.meta, layout.PROVENANCE), data)
+        except Exception:
+            log.exception("collecting provenance failed")
+
+
+def _pump(pipe, stream: int, recorder: RunRecorder) -> None:  # type: ignore[no-untyped-def]
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    lines = LineSplitter()
+    fd = pipe.fileno()
+    while True:
+        data = os.read(fd, 65536)
+        if not data:
+            break
+        text = decoder.decode(data)
+        t = time.time()
+        for line in lines.feed(text):
+            recorder.on_line(line, stream, t)
+    rest = lines.rest() + decoder.decode(b"", final=True)
+    if rest:
+        recorder.on_line(rest, stream, time.time())
+    pipe.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
+    run_id = args[0]
+    store = RunStore(os.environ.get("GUILD_JUPYTER_HOME"))
+    try:
+        return Supervisor(store, run_id).main()
+    except Exception as e:
+        log.exception("supervisor failed")
+        try:
+            run = store.load_run(run_id)
+            if not run.status.terminal:
+                store.set_status(run_id, RunStatus.FAILED, reason=f"supervisor error: {type(e).__name__}: {e}")
+        except Exception:
+            log.exception("could not record the failure")
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
