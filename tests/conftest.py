@@ -25,10 +25,11 @@ def store(home):
     return RunStore(home)
 
 
-def cli(*args, home=None, check=False, input=None):
-    """Run the real command in a subprocess, as a user would."""
+def cli(*args, home=None, check=False, input=None, cwd=None):
+    """Run the real command in a subprocess, as a user would, in the current directory."""
     env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     if home is not None:
         env["GUILD_JUPYTER_HOME"] = str(home)
     return subprocess.run([sys.executable, "-m", "guild_jupyter", *map(str, args)], capture_output=True,
-                          text=True, env=env, check=check, input=input, cwd=REPO)
+                          text=True, env=env, check=check, input=input, cwd=cwd or os.getcwd())
