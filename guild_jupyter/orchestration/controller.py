@@ -19,9 +19,8 @@ from guild_jupyter.errors import GuildError
 from guild_jupyter.model.run import Run
 from guild_jupyter.model.status import RunStatus
 from guild_jupyter.orchestration.launch import LaunchSpec
-from guild_jupyter.orchestration.process_info import is_alive, kill_tree, process_start_time
-from guild_jupyter.orchestration.reconcile import IN_PROCESS_KINDS, reconcile
-from guild_jupyter.orchestration.supervisor import STOP_REQUEST
+from guild_jupyter.orchestration.process_info import is_alive, process_start_time
+from guild_jupyter.orchestration.reconcile import IN_PROCESS_KINDS, STOP_REQUEST, finish_orphan, owner_alive, reconcile
 from guild_jupyter.storage.layout import atomic_write_json
 from guild_jupyter.storage.store import RunStore
 
@@ -136,19 +135,8 @@ class Controller:
         if is_alive(a.pid, a.pid_started):
             # in-process runs are interrupted (KeyboardInterrupt), never killed with their host
             os.kill(a.pid, signal.SIGINT if run.kind in IN_PROCESS_KINDS else signal.SIGTERM)
-            if wait:
-                return self._wait_stopped(run.id)
-            return self.store.load_run(run.id)
-        if a.child_pid:
-            kill_tree(a.child_pid, a.child_started, grace=self.config.stop_grace_seconds)
-
-        def cancel(fresh: Run) -> None:
-            if not fresh.status.terminal:
-                fresh.attempt.status = fresh.attempt.status.check_transition(RunStatus.CANCELLED)
-                fresh.attempt.stopped = time.time()
-                fresh.attempt.reason = reason
-
-        return self.store.update_run(run.id, cancel)
+            return self._wait_stopped(run.id) if wait else self.store.load_run(run.id)
+        return finish_orphan(self.store, run, "its supervisor was gone", grace=self.config.stop_grace_seconds)
 
     def _wait_stopped(self, run_id: str) -> Run:
         deadline = time.time() + self.config.stop_grace_seconds + 15
@@ -156,6 +144,8 @@ class Controller:
             run = self.store.load_run(run_id)
             if run.status.terminal:
                 return run
+            if not owner_alive(run):  # e.g. the stop reached a supervisor still starting up
+                return finish_orphan(self.store, run, "its supervisor was gone", grace=self.config.stop_grace_seconds)
             time.sleep(0.05)
         reconcile(self.store)
         return self.store.load_run(run_id)

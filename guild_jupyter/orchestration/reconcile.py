@@ -1,15 +1,19 @@
 """Reconciliation: make every unfinished run's status true again.
 
 Runs whose owner (supervisor, or the process of an in-process run) is alive
-are left to it; runs whose owner is gone become ``failed`` with the reason,
-and a user process orphaned by a dead supervisor is stopped.
+are left to it; runs whose owner is gone are finished here: ``cancelled`` if a
+stop had been requested, else ``failed`` with the reason. A user process
+orphaned by a dead supervisor is stopped.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from typing import TYPE_CHECKING
 
+from guild_jupyter.events import StatusChanged
 from guild_jupyter.model.run import Run
 from guild_jupyter.model.status import RunStatus
 from guild_jupyter.orchestration.process_info import is_alive, kill_tree
@@ -19,6 +23,7 @@ if TYPE_CHECKING:
 
 IN_PROCESS_KINDS = frozenset({"function", "inline"})
 LAUNCH_GRACE = 30.0  # seconds a new run may go without a recorded owner
+STOP_REQUEST = "stop-request.json"
 _last: dict[str, float] = {}
 
 
@@ -27,8 +32,43 @@ def owner_alive(run: Run) -> bool:
     return is_alive(a.pid, a.pid_started)
 
 
+def stop_requested(store: RunStore, run_id: str) -> str | None:
+    """The reason of a pending stop request, if any."""
+    try:
+        with open(os.path.join(store.meta_dir(run_id), STOP_REQUEST), encoding="utf-8") as f:
+            return str(json.load(f).get("reason") or "stopped")
+    except (OSError, ValueError):
+        return None
+
+
+def finish_orphan(store: RunStore, run: Run, reason: str, grace: float = 2.0) -> Run:
+    """End a run whose owner is gone: stop its leftover process, record the end once."""
+    a = run.attempt
+    if a.child_pid and is_alive(a.child_pid, a.child_started):
+        kill_tree(a.child_pid, a.child_started, grace=grace)
+    requested = stop_requested(store, run.id)
+    status = RunStatus.CANCELLED if requested else RunStatus.FAILED
+    if requested:
+        reason = requested if a.started is None else f"{requested} ({reason})"
+    attempt_n = a.n
+    changed = []
+
+    def change(fresh: Run) -> None:
+        if fresh.status.terminal or fresh.attempt.n != attempt_n or owner_alive(fresh):
+            return  # it finished (or came back) on its own meanwhile
+        fresh.attempt.status = fresh.attempt.status.check_transition(status)
+        fresh.attempt.stopped = time.time()
+        fresh.attempt.reason = reason
+        changed.append(True)
+
+    updated = store.update_run(run.id, change)
+    if changed:
+        store.events.emit(StatusChanged(run.id, status=status.value, attempt=attempt_n, reason=reason))
+    return updated
+
+
 def reconcile(store: RunStore, *, min_interval: float = 0.0) -> list[tuple[str, str]]:
-    """Fix dead runs; returns ``(run id, reason)`` for each run marked failed."""
+    """Finish dead runs; returns ``(run id, reason)`` for each run it ended."""
     key = str(store.home)
     now = time.time()
     if min_interval and now - _last.get(key, 0.0) < min_interval:
@@ -40,26 +80,9 @@ def reconcile(store: RunStore, *, min_interval: float = 0.0) -> list[tuple[str, 
         reason = _dead_reason(run, now)
         if reason is None:
             continue
-        a = run.attempt
-        if a.child_pid and is_alive(a.child_pid, a.child_started):
-            kill_tree(a.child_pid, a.child_started, grace=2.0)
-        attempt_n = a.n
-
-        def change(fresh: Run) -> None:
-            if fresh.status.terminal or fresh.attempt.n != attempt_n:
-                return  # finished on its own meanwhile
-            if owner_alive(fresh):
-                return
-            fresh.attempt.status = fresh.attempt.status.check_transition(RunStatus.FAILED)
-            fresh.attempt.stopped = time.time()
-            fresh.attempt.reason = reason
-
-        updated = store.update_run(run.id, change)
-        if updated.status is RunStatus.FAILED and updated.attempt.n == attempt_n and updated.reason == reason:
-            from guild_jupyter.events import StatusChanged
-
-            store.events.emit(StatusChanged(run.id, status="failed", attempt=attempt_n, reason=reason))
-            fixed.append((run.id, reason))
+        updated = finish_orphan(store, run, reason)
+        if updated.status.terminal and updated.attempt.n == run.attempt.n:
+            fixed.append((run.id, updated.reason or reason))
     return fixed
 
 

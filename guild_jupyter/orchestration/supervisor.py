@@ -25,6 +25,7 @@ from guild_jupyter.config import Config
 from guild_jupyter.model.run import hostname
 from guild_jupyter.model.status import RunStatus
 from guild_jupyter.orchestration.launch import LaunchSpec
+from guild_jupyter.orchestration.reconcile import stop_requested
 from guild_jupyter.orchestration.process_info import descendants, process_start_time, self_identity, signal_tree
 from guild_jupyter.orchestration.slots import SlotPool
 from guild_jupyter.storage import layout
@@ -33,16 +34,7 @@ from guild_jupyter.storage.store import RunStore
 from guild_jupyter.tracking.recorder import RunRecorder
 
 log = logging.getLogger("guild_jupyter.supervisor")
-STOP_REQUEST = "stop-request.json"
 CHECKPOINT = "checkpoint.json"
-
-
-def read_stop_reason(meta_dir: str) -> str:
-    try:
-        with open(os.path.join(meta_dir, STOP_REQUEST), encoding="utf-8") as f:
-            return str(json.load(f).get("reason") or "stopped")
-    except (OSError, ValueError):
-        return "stopped"
 
 
 class Supervisor:
@@ -84,7 +76,7 @@ class Supervisor:
         while True:
             slot = pool.acquire(self.run_id, self.stopping.is_set)
             if slot is None:
-                self.store.set_status(self.run_id, RunStatus.CANCELLED, reason=read_stop_reason(self.meta))
+                self.store.set_status(self.run_id, RunStatus.CANCELLED, reason=stop_requested(self.store, self.run_id) or "stopped")
                 return 0
             try:
                 status = self.attempt()
@@ -151,7 +143,7 @@ class Supervisor:
             t.join(timeout=30)
         if self.stopping.is_set():
             signal_tree(proc.pid, [*self._tree, *descendants(proc.pid)], signal.SIGKILL)
-            status, reason = RunStatus.CANCELLED, read_stop_reason(self.meta)
+            status, reason = RunStatus.CANCELLED, stop_requested(self.store, self.run_id) or "stopped"
         elif rc == 0:
             status, reason = RunStatus.COMPLETED, None
         elif rc < 0:
@@ -210,12 +202,18 @@ def _pump(pipe, stream: int, recorder: RunRecorder) -> None:  # type: ignore[no-
 
 
 def main(argv: list[str] | None = None) -> int:
+    early_stop = threading.Event()  # a stop that arrives while we start up
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: early_stop.set())
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
     run_id = args[0]
     store = RunStore(os.environ.get("GUILD_JUPYTER_HOME"))
     try:
-        return Supervisor(store, run_id).main()
+        supervisor = Supervisor(store, run_id)
+        if early_stop.is_set():
+            supervisor.stopping.set()
+        return supervisor.main()
     except Exception as e:
         log.exception("supervisor failed")
         try:
