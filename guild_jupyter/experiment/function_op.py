@@ -18,7 +18,6 @@ from guild_jupyter.orchestration.process_info import self_identity
 from guild_jupyter.model.flags import FlagDef, resolve_flags
 from guild_jupyter.model.run import Run, hostname
 from guild_jupyter.model.status import RunStatus
-from guild_jupyter.storage import layout
 from guild_jupyter.storage.output import STDERR
 from guild_jupyter.storage.store import RunStore
 from guild_jupyter.tracking import logger
@@ -60,12 +59,11 @@ def run_function(
     op_name = op or function_op_name(fn)
     defs, var_kw = function_flags(fn)
     resolved = resolve_flags(defs, dict(flags or {}), op=f"function {op_name}", allow_unknown=var_kw)
+    pid, pid_started = self_identity()
     run = store.create_run(op_name, kind="function", flags=resolved, label=label, tags=tags,
                            source={"function": getattr(fn, "__qualname__", op_name),
-                                   "module": getattr(fn, "__module__", None)})
-    _snapshot_source(fn, store.meta_dir(run.id))
-    pid, pid_started = self_identity()
-    store.set_status(run.id, RunStatus.RUNNING, pid=pid, pid_started=pid_started, host=hostname())
+                                   "module": getattr(fn, "__module__", None), "code": function_source(fn)},
+                           running={"pid": pid, "pid_started": pid_started, "host": hostname()})
     recorder = RunRecorder(store, run.id, output_scalars)
     previous = logger.activate(recorder)
     status, reason, error, result = RunStatus.COMPLETED, None, None, None
@@ -95,13 +93,23 @@ def run_function(
     return final
 
 
-def _snapshot_source(fn: Callable[..., Any], meta_dir: str) -> None:
+def function_source(fn: Callable[..., Any]) -> str | None:
+    """The function's code, kept in the run record (its source snapshot)."""
+    code = getattr(fn, "__code__", None)
+    try:
+        mtime = os.stat(code.co_filename).st_mtime if code is not None else None
+    except OSError:
+        mtime = None
+    key = (code, mtime)
+    if code is not None and key in _source_cache:
+        return _source_cache[key]
     try:
         source = inspect.getsource(fn)
     except (OSError, TypeError):
-        return
-    snap = os.path.join(meta_dir, layout.SOURCECODE)
-    os.makedirs(snap, exist_ok=True)
-    name = getattr(fn, "__name__", "function")
-    with open(os.path.join(snap, f"{name}.py"), "w", encoding="utf-8") as f:
-        f.write(source)
+        source = None
+    if code is not None:
+        _source_cache[key] = source
+    return source
+
+
+_source_cache: dict[Any, str | None] = {}

@@ -178,7 +178,7 @@ class Supervisor:
             from guild_jupyter.orchestration.provenance import collect
 
             data = collect(self.spec.project_dir, env, python=self.spec.argv[0])
-            layout.atomic_write_json(os.path.join(self.meta, layout.PROVENANCE), data)
+            layout.atomic_write_json(os.path.join(self.meta, layout.PROVENANCE), data, pretty=True)
         except Exception:
             log.exception("collecting provenance failed")
 

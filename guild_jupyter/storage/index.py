@@ -106,6 +106,7 @@ class RunIndex:
         self._conn: sqlite3.Connection | None = None
         self._ino: int | None = None
         self._columns: set[str] = set()
+        self._not_bool: set[str] = set()
 
     # connection management -------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
@@ -203,7 +204,7 @@ class RunIndex:
         with self._lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield _Writer(conn, self._columns)
+                yield _Writer(conn, self._columns, self._not_bool)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -252,14 +253,16 @@ class RunIndex:
 class _Writer:
     """Statements that run inside one write transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, columns: set[str]) -> None:
+    def __init__(self, conn: sqlite3.Connection, columns: set[str], not_bool: set[str] | None = None) -> None:
         self.conn = conn
         self.columns = columns
+        self.not_bool = not_bool if not_bool is not None else set()  # known to hold non-bool values
 
     def ensure_column(self, name: str, is_bool: bool) -> None:
         if name in self.columns:
-            if not is_bool:
+            if not is_bool and name not in self.not_bool:
                 self.conn.execute("UPDATE columns SET bool=0 WHERE name=? AND bool=1", (name,))
+                self.not_bool.add(name)
             return
         try:
             self.conn.execute(f"ALTER TABLE runs ADD COLUMN {quote(name)}")

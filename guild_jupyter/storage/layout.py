@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +40,22 @@ def default_home() -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` so readers see the old file or the new one, never a torn one."""
+    """Write ``text`` so readers see the old file or the new one, never a torn one.
+
+    The temporary name is fixed per process and thread (writers of one run
+    hold its lock), which is cheaper here than ``mkstemp``'s search.
+    """
     path = os.fspath(path)
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".tmp-{name}-{os.getpid()}-{threading.get_ident()}")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, text.encode("utf-8"))
             if os.environ.get("GUILD_JUPYTER_FSYNC") == "1":
-                f.flush()
-                os.fsync(f.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -59,5 +65,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
-def atomic_write_json(path: str | os.PathLike[str], data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, default=str))
+def atomic_write_json(path: str | os.PathLike[str], data: Any, *, pretty: bool = False) -> None:
+    if pretty:
+        text = json.dumps(data, indent=1, sort_keys=True, default=str)
+    else:
+        text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    atomic_write_text(path, text)

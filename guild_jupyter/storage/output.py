@@ -33,9 +33,8 @@ class OutputWriter:
     """
 
     def __init__(self, meta_dir: str | os.PathLike[str]) -> None:
-        meta = Path(meta_dir)
-        self._text = open(meta / "output", "ab", buffering=0)
-        self._index = open(meta / "output.index", "ab", buffering=0)
+        self._meta = Path(meta_dir)
+        self._text = self._index = None  # opened with the first line
         self._lock = threading.Lock()
 
     def write_line(self, text: str, stream: int = STDOUT, t: float | None = None) -> None:
@@ -46,13 +45,17 @@ class OutputWriter:
             data += b"\n"
         record = _RECORD.pack(int(t * 1000), stream)
         with self._lock:
+            if self._text is None:
+                self._text = open(self._meta / "output", "ab", buffering=0)
+                self._index = open(self._meta / "output.index", "ab", buffering=0)
             self._text.write(data)
-            self._index.write(record)
+            self._index.write(record)  # type: ignore[union-attr]
 
     def close(self) -> None:
         with self._lock:
-            self._text.close()
-            self._index.close()
+            if self._text is not None:
+                self._text.close()
+                self._index.close()  # type: ignore[union-attr]
 
 
 def read_output(meta_dir: str | os.PathLike[str], offset: int = 0) -> str:

@@ -64,15 +64,26 @@ class RunStore(BaseRunStore):
     # records -----------------------------------------------------------------
     def create_run(self, op: str, *, kind: str, flags: dict[str, Any], label: str = "",
                    tags: Iterable[str] = (), sweep: str | None = None,
-                   source: dict[str, Any] | None = None, run_id: str | None = None) -> Run:
+                   source: dict[str, Any] | None = None, run_id: str | None = None,
+                   running: dict[str, Any] | None = None) -> Run:
+        """Record a new run, ``pending``; with ``running`` (attempt fields such as
+        ``pid``) it is created already running, saving a write for in-process runs."""
         run = Run(id=run_id or new_run_id(), op=op, kind=kind, flags=dict(flags), label=label or "",
                   tags=_unique(tags), sweep=sweep, source=source or {})
+        if running is not None:
+            a = run.attempt
+            a.status = a.status.check_transition(RunStatus.RUNNING)
+            a.started = run.created
+            for name, value in running.items():
+                setattr(a, name, value)
         meta = self.runs_dir / run.id / layout.META_DIR
-        meta.mkdir(parents=True)
+        os.makedirs(meta)
         self._write_record(run, str(meta))
         self.index.upsert_run(run)
         run._store = self
         self.events.emit(RunCreated(run.id, op=op))
+        if running is not None:
+            self.events.emit(StatusChanged(run.id, status=run.status.value, attempt=1))
         return run
 
     def _write_record(self, run: Run, meta: str | None = None) -> None:

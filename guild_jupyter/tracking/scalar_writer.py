@@ -29,7 +29,7 @@ class ScalarWriter:
         on_flush: Callable[[dict[str, Summary], list[Point]], None] | None = None,
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._dir_made = False
         self._on_flush = on_flush
         self._queue: deque[Point] = deque()
         self._flush_lock = threading.Lock()
@@ -65,6 +65,9 @@ class ScalarWriter:
             popleft = q.popleft
             batch = [popleft() for _ in range(n)]
             try:
+                if not self._dir_made:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._dir_made = True
                 append_points(self.path, batch)
             except BaseException:
                 q.extendleft(reversed(batch))  # keep them for the next try
