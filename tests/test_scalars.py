@@ -124,3 +124,17 @@ def test_eight_processes_logging_concurrently_store_every_point_once(store):
     assert counts[shared] == 2 * n and all(counts[r] == n for r in runs[1:])
     last = gj.runs(store=store).set_index("id")["scalars.x"]
     assert all(last[r] == n // 2 - 1 for r in runs)
+
+
+def test_batch_summary_matches_a_rebuild_with_ties(store):
+    from guild_jupyter.storage.scalar_files import summarize
+
+    points = [("loss", 0, 0.5, 10.0), ("loss", 0, 0.25, 10.0), ("loss", 0, 0.125, 10.0), ("acc", 2, 1.0, 9.0),
+              ("acc", 1, 3.0, 11.0), ("acc", 2, float("nan"), 9.0)]
+    fast = summarize(points)
+    slow = SummaryBuilder().extend(points).by_key
+    for key in ("loss", "acc"):
+        a, b = fast[key], slow[key]
+        assert (a.first, a.last, a.min, a.max, a.count) == (b.first, b.last, b.min, b.max, b.count) or (
+            key == "acc" and math.isnan(a.last) and math.isnan(b.last))
+    assert fast["loss"].last == 0.125 and fast["loss"].first == 0.5

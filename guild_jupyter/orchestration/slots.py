@@ -47,10 +47,15 @@ class SlotPool:
             return Slot(fd, i)
         return None
 
-    def acquire(self, run_id: str, cancelled: Callable[[], bool], poll: float = 0.05) -> Slot | None:
-        """Wait for a free slot (and for load under the throttle limits); None if cancelled."""
+    def acquire(self, run_id: str, cancelled: Callable[[], bool], my_turn: Callable[[], bool] = lambda: True,
+                poll: float = 0.05) -> Slot | None:
+        """Wait for a free slot (and for load under the throttle limits); None if cancelled.
+
+        ``my_turn`` keeps the queue first-in first-out: a run tries for a slot
+        only when no older run is still waiting.
+        """
         while not cancelled():
-            if not self.throttled():
+            if my_turn() and not self.throttled():
                 slot = self.try_acquire(run_id)
                 if slot is not None:
                     return slot

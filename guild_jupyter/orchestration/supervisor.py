@@ -25,7 +25,7 @@ from guild_jupyter.config import Config
 from guild_jupyter.model.run import hostname
 from guild_jupyter.model.status import RunStatus
 from guild_jupyter.orchestration.launch import LaunchSpec
-from guild_jupyter.orchestration.reconcile import stop_requested
+from guild_jupyter.orchestration.reconcile import reconcile, stop_requested
 from guild_jupyter.orchestration.process_info import descendants, process_start_time, self_identity, signal_tree
 from guild_jupyter.orchestration.slots import SlotPool
 from guild_jupyter.storage import layout
@@ -45,36 +45,59 @@ class Supervisor:
         self.run_dir = store.run_dir(run_id)
         self.spec = LaunchSpec.load(self.meta)
         self.config = Config.load(store.home)
-        self.stopping = threading.Event()
+        self.signalled = False  # set by signal handlers, acted on by the stopper thread
+        self.exiting = False
+        self._last_reconcile = 0.0
         self.proc: subprocess.Popen[bytes] | None = None
-        self._tree: list[int] = []
 
     # stopping ------------------------------------------------------------------
-    def request_stop(self, signum: int | None = None, frame: object = None) -> None:
-        if self.stopping.is_set():
-            return
-        self.stopping.set()
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            self._tree = descendants(proc.pid)
-            signal_tree(proc.pid, [proc.pid, *self._tree], signal.SIGTERM)
-            threading.Thread(target=self._kill_after_grace, args=(proc,), daemon=True).start()
+    # The signal handler only sets a flag: anything more (locks, threads, imports)
+    # could deadlock against whatever the main thread was doing when it arrived.
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.signalled = True
 
-    def _kill_after_grace(self, proc: subprocess.Popen[bytes]) -> None:
-        try:
-            proc.wait(self.config.stop_grace_seconds)
-        except subprocess.TimeoutExpired:
-            pass
-        signal_tree(proc.pid, [proc.pid, *self._tree, *descendants(proc.pid)], signal.SIGKILL)
+    def _stopper(self) -> None:
+        """Waits for a stop; then terminates the running process tree, now and on every later attempt."""
+        while not self.signalled and not self.exiting:
+            time.sleep(0.02)
+        if self.exiting:
+            return
+        handled = None
+        while not self.exiting:
+            proc = self.proc
+            if proc is not None and proc is not handled:
+                handled = proc
+                self._terminate(proc)
+            time.sleep(0.02)
+
+    def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
+        def running(pids: list[int]) -> bool:
+            return any(process_start_time(p) is not None for p in pids)
+
+        tree = [proc.pid, *descendants(proc.pid)]
+        signal_tree(proc.pid, tree, signal.SIGTERM)
+        deadline = time.time() + self.config.stop_grace_seconds
+        while time.time() < deadline and running(tree):
+            time.sleep(0.05)
+        tree += descendants(proc.pid)
+        if running(tree):
+            signal_tree(proc.pid, tree, signal.SIGKILL)
 
     # the run -------------------------------------------------------------------
     def main(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, self.request_stop)
+            signal.signal(sig, self._on_signal)
+        threading.Thread(target=self._stopper, name="stopper", daemon=True).start()
+        try:
+            return self._main()
+        finally:
+            self.exiting = True
+
+    def _main(self) -> int:
         pid, started = self_identity()
         pool = SlotPool(self.store.home, self.config)
         while True:
-            slot = pool.acquire(self.run_id, self.stopping.is_set)
+            slot = pool.acquire(self.run_id, lambda: self.signalled, self._my_turn)
             if slot is None:
                 self.store.set_status(self.run_id, RunStatus.CANCELLED, reason=stop_requested(self.store, self.run_id) or "stopped")
                 return 0
@@ -83,13 +106,28 @@ class Supervisor:
             finally:
                 slot.release()
             run = self.store.load_run(self.run_id)
-            if status is RunStatus.FAILED and run.attempt.n <= self.spec.retries and not self.stopping.is_set():
-                delay = self.config.retry_delay * 2 ** (run.attempt.n - 1)
-                if self.stopping.wait(delay):
-                    return 0
+            if status is RunStatus.FAILED and run.attempt.n <= self.spec.retries and not self.signalled:
+                deadline = time.time() + self.config.retry_delay * 2 ** (run.attempt.n - 1)
+                while time.time() < deadline:
+                    if self.signalled:
+                        return 0
+                    time.sleep(0.02)
                 self.store.new_attempt(self.run_id, pid=pid, pid_started=started, host=hostname())
                 continue
             return 0
+
+    def _my_turn(self) -> bool:
+        """No older run is waiting for a slot (dead waiters are reconciled away)."""
+        created = self.store.load_run(self.run_id).created
+        rows = self.store.index.execute(
+            "SELECT count(*) FROM runs WHERE status='pending' AND deleted=0 AND created < ?", (created,))
+        if rows[0][0] == 0:
+            return True
+        now = time.time()
+        if now - self._last_reconcile > 2.0:
+            self._last_reconcile = now
+            reconcile(self.store)
+        return False
 
     def _env(self, attempt: int) -> dict[str, str]:
         env = dict(os.environ)
@@ -122,9 +160,6 @@ class Supervisor:
             return RunStatus.FAILED
         self.store.set_status(self.run_id, RunStatus.RUNNING, pid=pid, pid_started=started, child_pid=proc.pid,
                               child_started=process_start_time(proc.pid), host=hostname())
-        if self.stopping.is_set():  # a stop that arrived while starting
-            self.stopping.clear()
-            self.request_stop()
         pumps = [threading.Thread(target=_pump, args=(pipe, stream, recorder), daemon=True)
                  for pipe, stream in ((proc.stdout, STDOUT), (proc.stderr, STDERR))]
         for t in pumps:
@@ -141,8 +176,7 @@ class Supervisor:
         done.set()
         for t in helpers:
             t.join(timeout=30)
-        if self.stopping.is_set():
-            signal_tree(proc.pid, [*self._tree, *descendants(proc.pid)], signal.SIGKILL)
+        if self.signalled:
             status, reason = RunStatus.CANCELLED, stop_requested(self.store, self.run_id) or "stopped"
         elif rc == 0:
             status, reason = RunStatus.COMPLETED, None
@@ -202,17 +236,16 @@ def _pump(pipe, stream: int, recorder: RunRecorder) -> None:  # type: ignore[no-
 
 
 def main(argv: list[str] | None = None) -> int:
-    early_stop = threading.Event()  # a stop that arrives while we start up
+    early_stop: list[int] = []  # a stop that arrives while we start up (list.append is signal-safe)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda *_: early_stop.set())
+        signal.signal(sig, lambda *_: early_stop.append(1))
     args = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
     run_id = args[0]
     store = RunStore(os.environ.get("GUILD_JUPYTER_HOME"))
     try:
         supervisor = Supervisor(store, run_id)
-        if early_stop.is_set():
-            supervisor.stopping.set()
+        supervisor.signalled = bool(early_stop)
         return supervisor.main()
     except Exception as e:
         log.exception("supervisor failed")

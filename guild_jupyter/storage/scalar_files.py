@@ -32,10 +32,15 @@ def format_points(points: Iterable[Point]) -> str:
 
 
 def append_points(path: str | os.PathLike[str], points: list[Point]) -> None:
-    data = format_points(points).encode()
+    append_text(path, format_points(points))
+
+
+def append_text(path: str | os.PathLike[str], text: str) -> None:
+    data = text.encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, data)
+        while data:
+            data = data[os.write(fd, data):]
     finally:
         os.close(fd)
 
@@ -111,3 +116,27 @@ class SummaryBuilder:
         for p in points:
             self.add(*p)
         return self
+
+
+def summarize(points: list[Point]) -> dict[str, Summary]:
+    """Per-key summaries of a batch, with the per-point work done by builtins."""
+    by_key: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    for key, step, value, t in points:
+        cols = by_key.get(key)
+        if cols is None:
+            cols = by_key[key] = ([], [], [])
+        cols[0].append(step)
+        cols[1].append(value)
+        cols[2].append(t)
+    out: dict[str, Summary] = {}
+    for key, (steps, values, times) in by_key.items():
+        order = list(zip(steps, times, range(len(steps))))  # ties: call order decides
+        first, last = min(order), max(order)
+        finite = [v for v in values if v == v]
+        out[key] = Summary(
+            first=values[first[2]], first_step=first[0], first_time=first[1],
+            last=values[last[2]], last_step=last[0], last_time=last[1],
+            min=min(finite) if finite else None, max=max(finite) if finite else None,
+            count=len(values), total=math.fsum(finite),
+        )
+    return out

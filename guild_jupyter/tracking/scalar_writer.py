@@ -17,12 +17,19 @@ from collections import deque
 from pathlib import Path
 from typing import Callable
 
-from guild_jupyter.storage.scalar_files import Point, Summary, SummaryBuilder, append_points
+from guild_jupyter.storage.scalar_files import Point, Summary, append_text, summarize
 
 FLUSH_INTERVAL = float(os.environ.get("GUILD_JUPYTER_FLUSH_INTERVAL", "0.2"))
 
 
 class ScalarWriter:
+    """One writer process's scalar file, fed from any thread.
+
+    The queue holds one ``(time, step, {key: value})`` entry per call; steps
+    left to the writer are resolved when flushing, in call order, so the
+    caller's side is a single ``deque.append``.
+    """
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -31,7 +38,7 @@ class ScalarWriter:
         self.path = Path(path)
         self._dir_made = False
         self._on_flush = on_flush
-        self._queue: deque[Point] = deque()
+        self._queue: deque[tuple[float, int | None, dict[str, float]]] = deque()
         self._flush_lock = threading.Lock()
         self._next_step: dict[str, int] = {}
         self.closed = False
@@ -39,43 +46,51 @@ class ScalarWriter:
 
     def add(self, key: str, step: int | None, value: float, t: float | None = None) -> None:
         """Queue one point; ``step=None`` continues this key's own series (0, 1, 2, ...)."""
-        if step is None:
-            step = self._next_step.get(key, 0)
-        self._next_step[key] = step + 1
-        self._queue.append((key, step, value, time.time() if t is None else t))
+        self._queue.append((time.time() if t is None else t, step, {key: value}))
 
     def add_many(self, step: int | None, values: dict[str, float], t: float) -> None:
-        nxt = self._next_step
-        q = self._queue
-        for key, value in values.items():
-            s = nxt.get(key, 0) if step is None else step
-            nxt[key] = s + 1
-            q.append((key, s, value, t))
+        self._queue.append((t, step, values))
 
     def pending(self) -> int:
         return len(self._queue)
 
     def flush(self) -> int:
-        """Write what is queued; returns the number of points written."""
+        """Write what is queued, in chunks; returns the number of points written."""
+        written = 0
         with self._flush_lock:
-            q = self._queue
-            n = len(q)
-            if not n:
-                return 0
-            popleft = q.popleft
-            batch = [popleft() for _ in range(n)]
-            try:
-                if not self._dir_made:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    self._dir_made = True
-                append_points(self.path, batch)
-            except BaseException:
-                q.extendleft(reversed(batch))  # keep them for the next try
-                raise
-            if self._on_flush is not None:
-                summaries = SummaryBuilder().extend(batch).by_key
-                self._on_flush(summaries, batch)
-            return n
+            while self._queue:
+                written += self._flush_chunk()
+                time.sleep(0)  # let the training loop run between chunks
+        return written
+
+    def _flush_chunk(self) -> int:
+        q = self._queue
+        popleft = q.popleft
+        entries = [popleft() for _ in range(min(len(q), CHUNK))]
+        nxt = self._next_step
+        points: list[Point] = []
+        lines: list[str] = []
+        add_point, add_line = points.append, lines.append
+        for t, step, values in entries:
+            ts = repr(t)
+            for key, value in values.items():
+                s = nxt.get(key, 0) if step is None else step
+                nxt[key] = s + 1
+                add_point((key, s, value, t))
+                add_line(f"{key},{s},{value!r},{ts}\n")
+        try:
+            if not self._dir_made:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._dir_made = True
+            append_text(self.path, "".join(lines))
+        except BaseException:
+            q.extendleft(reversed(entries))  # keep them for the next try
+            for key in {p[0] for p in points}:  # and their steps
+                nxt.pop(key, None)
+            raise
+        if self._on_flush is not None:
+            self._on_flush(summarize(points), points)
+        return len(points)
 
     def close(self) -> None:
         if self.closed:
@@ -83,6 +98,9 @@ class ScalarWriter:
         self.flush()
         self.closed = True
         _flusher.unregister(self)
+
+
+CHUNK = 4000  # entries per write; bounds how long one flush holds the interpreter
 
 
 def number(key: str, value: object) -> float:
