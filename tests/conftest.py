@@ -22,7 +22,21 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def store(home):
-    return RunStore(home)
+    s = RunStore(home)
+    yield s
+    _kill_leftovers(s)
+
+
+def _kill_leftovers(store):
+    """A failing test must not leave supervisors or user processes behind."""
+    from guild_jupyter.orchestration.process_info import kill_tree
+
+    for row in store.list_rows(status=["pending", "running"], deleted=None):
+        a = store.load_run(row["id"]).attempt
+        if row["kind"] not in ("function", "inline") and a.pid:
+            kill_tree(a.pid, a.pid_started, grace=1)
+        if a.child_pid:
+            kill_tree(a.child_pid, a.child_started, grace=1)
 
 
 def cli(*args, home=None, check=False, input=None, cwd=None):

@@ -115,10 +115,13 @@ def test_kill_9_of_the_supervisor(project, store):
 def test_kill_9_of_the_user_process(project, store):
     run = gj.run("long.py", store=store, background=True)
     wait_for(output_has(store, run.id, "loss: 0.5"), what="output")
+    grandchild = child_pid(store, run.id)
     os.kill(store.load_run(run.id).attempt.child_pid, signal.SIGKILL)
     final = wait_for(lambda: (lambda x: x if x.status.terminal else None)(store.load_run(run.id)), what="the end")
     assert final.status == "failed" and final.reason == "killed by signal SIGKILL" and final.exit_code == -9
     assert "loss: 0.5" in final.output()
+    # what the dead process left behind in its process group ends with the run
+    wait_for(lambda: gone(grandchild), timeout=10, what="the orphaned grandchild to be stopped")
 
 
 def test_kill_9_of_the_controller(project, store):

@@ -113,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from guild_jupyter.storage.store import RunStore
 
         store = RunStore(args.home) if args.home else RunStore()
+        if args.command in ("runs", "compare", "cat", "stop", "delete", "check"):
+            from guild_jupyter.orchestration.reconcile import reconcile
+
+            reconcile(store)  # show and act on true statuses
         return _COMMANDS[args.command](args, store) or 0
     except GuildError as e:
         print(f"guild-jupyter: error: {e}", file=sys.stderr)

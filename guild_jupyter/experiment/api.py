@@ -104,6 +104,7 @@ def runs(
     ``where`` filters on those columns: ``"flags.lr < 0.1 and scalars.loss < 0.5"``.
     """
     store = store or default_store()
+    _reconcile(store)
     if status is not None and not isinstance(status, str):
         status = list(status)
     if tag is not None and not isinstance(tag, str):
@@ -127,7 +128,16 @@ def scalars(runs: Any = None, keys: str | Iterable[str] | None = None, *, store:
 
 def get_run(ref: str | int, *, store: RunStore | None = None) -> Run:
     """A run by full id, unique id prefix, or index (1 = newest)."""
-    return (store or default_store()).resolve(ref)
+    store = store or default_store()
+    _reconcile(store)
+    return store.resolve(ref)
+
+
+def _reconcile(store: RunStore) -> None:
+    """Listings show true statuses: runs whose process died are finished first (at most every 2 s)."""
+    from guild_jupyter.orchestration.reconcile import reconcile
+
+    reconcile(store, min_interval=2.0)
 
 
 def _run_ids(store: RunStore, runs: Any) -> list[str] | None:

@@ -70,18 +70,19 @@ class Controller:
         if not os.path.exists(os.path.join(self.store.meta_dir(run.id), "launch.json")):
             raise GuildError(f"run {run.short_id} has no launch record to restart from")
         self.store.new_attempt(run.id)
+        meta = self.store.meta_dir(run.id)
         try:
-            os.unlink(os.path.join(self.store.meta_dir(run.id), STOP_REQUEST))
+            os.unlink(os.path.join(meta, STOP_REQUEST))
         except FileNotFoundError:
             pass
+        offset = os.path.getsize(os.path.join(meta, "output")) if os.path.exists(os.path.join(meta, "output")) else 0
         self._launch(run.id)
-        return self.store.load_run(run.id) if background else self.wait(run.id, echo=echo)
+        return self.store.load_run(run.id) if background else self.wait(run.id, echo=echo, offset=offset)
 
     # following -----------------------------------------------------------------------
     def wait(self, run_id: str, *, echo: Echo | None = None, poll: float = 0.05,
-             timeout: float | None = None) -> Run:
-        """Follow a run to its end, echoing its output; Ctrl-C stops the run."""
-        offset = 0
+             timeout: float | None = None, offset: int = 0) -> Run:
+        """Follow a run to its end, echoing its output from byte ``offset``; Ctrl-C stops the run."""
         deadline = None if timeout is None else time.time() + timeout
         proc = self._procs.get(run_id)
         while True:

@@ -171,6 +171,7 @@ class Supervisor:
         for t in helpers:
             t.start()
         rc = proc.wait()
+        _end_process_group(proc.pid, grace=2.0)
         for t in pumps:
             t.join(timeout=5)  # a grandchild may hold the pipe open; don't wait for it forever
         done.set()
@@ -215,6 +216,26 @@ class Supervisor:
             layout.atomic_write_json(os.path.join(self.meta, layout.PROVENANCE), data, pretty=True)
         except Exception:
             log.exception("collecting provenance failed")
+
+
+def _end_process_group(pgid: int, grace: float) -> None:
+    """A run's lifetime is its process group's: stop whatever the main process left behind."""
+
+    def alive() -> bool:
+        try:
+            os.killpg(pgid, 0)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+
+    if not alive():
+        return
+    signal_tree(pgid, [], signal.SIGTERM)
+    deadline = time.time() + grace
+    while time.time() < deadline and alive():
+        time.sleep(0.05)
+    if alive():
+        signal_tree(pgid, [], signal.SIGKILL)
 
 
 def _pump(pipe, stream: int, recorder: RunRecorder) -> None:  # type: ignore[no-untyped-def]

@@ -31,7 +31,10 @@ def local_tz() -> dt.tzinfo:
 
 
 def to_datetime(seconds: pd.Series) -> pd.Series:
-    return pd.to_datetime(seconds.astype("float64"), unit="s", utc=True).dt.tz_convert(local_tz())
+    """Epoch seconds to local, timezone-aware times, rounded to the microsecond
+    (the float's last digits are noise, not information)."""
+    micros = (seconds.astype("float64") * 1e6).round()
+    return pd.to_datetime(micros, unit="us", utc=True).dt.tz_convert(local_tz())
 
 
 def runs_frame(store: RunStore, f: RunFilter) -> pd.DataFrame:
