@@ -12,12 +12,13 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Callable
+from typing import Callable, Union
 
 from guild_jupyter.config import Config
 from guild_jupyter.errors import GuildError
 from guild_jupyter.model.run import Run
 from guild_jupyter.model.status import RunStatus
+from guild_jupyter.orchestration import launcher
 from guild_jupyter.orchestration.launch import LaunchSpec
 from guild_jupyter.orchestration.process_info import is_alive, process_start_time
 from guild_jupyter.orchestration.reconcile import IN_PROCESS_KINDS, STOP_REQUEST, finish_orphan, owner_alive, reconcile
@@ -25,13 +26,14 @@ from guild_jupyter.storage.layout import atomic_write_json
 from guild_jupyter.storage.store import RunStore
 
 Echo = Callable[[str], None]
+Waitable = Union[subprocess.Popen, launcher.Handle]  # a supervisor we can wait for
 
 
 class Controller:
     def __init__(self, store: RunStore) -> None:
         self.store = store
         self.config = Config.load(store.home)
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._procs: dict[str, Waitable] = {}
         reconcile(store, min_interval=2.0)
 
     # starting ----------------------------------------------------------------------
@@ -39,26 +41,37 @@ class Controller:
         spec.save(self.store.meta_dir(run.id))
         self._launch(run.id)
         if background:
+            self._release(run.id)
             return self.store.load_run(run.id)
         return self.wait(run.id, echo=echo)
 
+    def _release(self, run_id: str) -> None:
+        owner = self._procs.pop(run_id, None)
+        if isinstance(owner, launcher.Handle):
+            owner.close()
+
     def _launch(self, run_id: str) -> None:
-        meta = self.store.meta_dir(run_id)
+        """Start the run's supervisor: forked by the warm launcher, or as a new process."""
         env = dict(os.environ, GUILD_JUPYTER_HOME=str(self.store.home))
         for var in ("RUN_ID", "RUN_DIR"):  # a run started from inside a run is its own run
             env.pop(var, None)
         _share_package_path(env)
-        with open(os.path.join(meta, "supervisor.log"), "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "guild_jupyter.orchestration.supervisor", run_id],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-            )
-        self._procs[run_id] = proc
-        started = process_start_time(proc.pid)
+        handle = launcher.spawn(run_id, env)
+        if handle is not None:
+            owner: Waitable = handle
+            pid, started = handle.pid, handle.started
+        else:
+            with open(os.path.join(self.store.meta_dir(run_id), "supervisor.log"), "ab") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "guild_jupyter.orchestration.supervisor", run_id],
+                    env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                )
+            owner, pid, started = proc, proc.pid, process_start_time(proc.pid)
+        self._procs[run_id] = owner
 
         def record_owner(run: Run) -> None:
             if run.attempt.pid is None:
-                run.attempt.pid, run.attempt.pid_started = proc.pid, started
+                run.attempt.pid, run.attempt.pid_started = pid, started
 
         self.store.update_run(run_id, record_owner)
 
@@ -77,7 +90,10 @@ class Controller:
             pass
         offset = os.path.getsize(os.path.join(meta, "output")) if os.path.exists(os.path.join(meta, "output")) else 0
         self._launch(run.id)
-        return self.store.load_run(run.id) if background else self.wait(run.id, echo=echo, offset=offset)
+        if background:
+            self._release(run.id)
+            return self.store.load_run(run.id)
+        return self.wait(run.id, echo=echo, offset=offset)
 
     # following -----------------------------------------------------------------------
     def wait(self, run_id: str, *, echo: Echo | None = None, poll: float = 0.05,
@@ -102,14 +118,14 @@ class Controller:
             text, offset = self.store.read_output_lines_from(run_id, offset)
             if text:
                 echo(text)
-        self._procs.pop(run_id, None)
+        self._release(run_id)
         run = self.store.load_run(run_id)
         if not run.status.terminal:
             reconcile(self.store)
             run = self.store.load_run(run_id)
         return run
 
-    def _finished(self, run_id: str, proc: subprocess.Popen[bytes] | None, poll: float) -> bool:
+    def _finished(self, run_id: str, proc: Waitable | None, poll: float) -> bool:
         if proc is not None:
             try:
                 proc.wait(timeout=poll)

@@ -6,6 +6,7 @@ run nothing; packages come from installed metadata (no ``pip freeze``).
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import platform
@@ -24,6 +25,12 @@ def redact_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def installed_packages() -> dict[str, str]:
+    """Installed distributions; remembered while the site directories are unchanged
+    (the warm launcher computes it once for all its supervisors)."""
+    key = tuple((p, _mtime(p)) for p in sys.path if p)
+    cached = _packages_cache.get(key)
+    if cached is not None:
+        return cached
     from importlib import metadata
 
     out: dict[str, str] = {}
@@ -31,7 +38,20 @@ def installed_packages() -> dict[str, str]:
         name = dist.metadata.get("Name") if dist.metadata else None
         if name:
             out.setdefault(name, dist.version)
-    return dict(sorted(out.items(), key=lambda kv: kv[0].lower()))
+    result = dict(sorted(out.items(), key=lambda kv: kv[0].lower()))
+    _packages_cache.clear()
+    _packages_cache[key] = result
+    return result
+
+
+_packages_cache: dict[tuple, dict[str, str]] = {}
+
+
+def _mtime(path: str) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
 
 
 def git_state(directory: str) -> dict[str, Any] | None:
@@ -52,6 +72,11 @@ def git_state(directory: str) -> dict[str, Any] | None:
             "diff_truncated": len(diff) > MAX_DIFF}
 
 
+@functools.lru_cache(maxsize=1)
+def platform_name() -> str:
+    return platform.platform()  # reads the interpreter binary: slow, so once per process
+
+
 def collect(project_dir: str | None, env: Mapping[str, str], python: str = sys.executable) -> dict[str, Any]:
     try:
         user = getpass.getuser()
@@ -59,7 +84,7 @@ def collect(project_dir: str | None, env: Mapping[str, str], python: str = sys.e
         user = None
     return {
         "python": {"version": sys.version.split()[0], "executable": python, "implementation": platform.python_implementation()},
-        "platform": platform.platform(),
+        "platform": platform_name(),
         "hostname": socket.gethostname(),
         "user": user,
         "cpu_count": os.cpu_count(),

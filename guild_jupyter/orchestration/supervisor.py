@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Callable
 
 from guild_jupyter.config import Config
 from guild_jupyter.model.run import hostname
@@ -84,7 +85,8 @@ class Supervisor:
             signal_tree(proc.pid, tree, signal.SIGKILL)
 
     # the run -------------------------------------------------------------------
-    def main(self) -> int:
+    def main(self, notify: Callable[[str], None] | None = None) -> int:
+        """Supervise the run to its end; ``notify`` hears the final status as soon as it is recorded."""
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
         threading.Thread(target=self._stopper, name="stopper", daemon=True).start()
@@ -92,6 +94,11 @@ class Supervisor:
             return self._main()
         finally:
             self.exiting = True
+            if notify is not None:
+                try:
+                    notify(self.store.load_run(self.run_id).status.value)
+                except Exception:
+                    log.exception("could not notify the submitter")
 
     def _main(self) -> int:
         pid, started = self_identity()
@@ -165,18 +172,21 @@ class Supervisor:
         for t in pumps:
             t.start()
         done = threading.Event()
-        helpers = [threading.Thread(target=self._sample, args=(proc.pid, recorder, done), daemon=True)]
+        sampler = threading.Thread(target=self._sample, args=(proc.pid, recorder, done), daemon=True)
+        sampler.start()
         if n == 1 and not os.path.exists(os.path.join(self.meta, layout.PROVENANCE)):
-            helpers.append(threading.Thread(target=self._provenance, args=(env,), daemon=True))
-        for t in helpers:
-            t.start()
+            provenance = threading.Thread(target=self._provenance, args=(env,), daemon=True)
+            provenance.start()
+        else:
+            provenance = None
         rc = proc.wait()
         _end_process_group(proc.pid, grace=2.0)
         for t in pumps:
             t.join(timeout=5)  # a grandchild may hold the pipe open; don't wait for it forever
         done.set()
-        for t in helpers:
-            t.join(timeout=30)
+        sampler.join(timeout=10)
+        if provenance is not None:
+            provenance.join(timeout=60)  # a finished run has its provenance
         if self.signalled:
             status, reason = RunStatus.CANCELLED, stop_requested(self.store, self.run_id) or "stopped"
         elif rc == 0:
@@ -250,24 +260,23 @@ def _pump(pipe, stream: int, recorder: RunRecorder) -> None:  # type: ignore[no-
         t = time.time()
         for line in lines.feed(text):
             recorder.on_line(line, stream, t)
+        if recorder.scalars.pending():
+            recorder.scalars.flush()  # printed scalars are as durable as the lines they came from
     rest = lines.rest() + decoder.decode(b"", final=True)
     if rest:
         recorder.on_line(rest, stream, time.time())
     pipe.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    early_stop: list[int] = []  # a stop that arrives while we start up (list.append is signal-safe)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda *_: early_stop.append(1))
-    args = sys.argv[1:] if argv is None else argv
+def supervise(run_id: str, home: str | None, notify: Callable[[str], None] | None = None,
+              early_stop: list[int] | None = None) -> int:
+    """Run a supervisor in this process (a fresh interpreter or a launcher's fork)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
-    run_id = args[0]
-    store = RunStore(os.environ.get("GUILD_JUPYTER_HOME"))
+    store = RunStore(home)
     try:
         supervisor = Supervisor(store, run_id)
         supervisor.signalled = bool(early_stop)
-        return supervisor.main()
+        return supervisor.main(notify)
     except Exception as e:
         log.exception("supervisor failed")
         try:
@@ -277,6 +286,14 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:
             log.exception("could not record the failure")
         return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    early_stop: list[int] = []  # a stop that arrives while we start up (list.append is signal-safe)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: early_stop.append(1))
+    args = sys.argv[1:] if argv is None else argv
+    return supervise(args[0], os.environ.get("GUILD_JUPYTER_HOME"), early_stop=early_stop)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """The SQLite index: derived data that makes listing and comparing fast.
 
+Every change of a row sets ``updated`` (epoch seconds), so a watcher (the
+server's event stream) finds what changed with one indexed query.
+
 One wide row per run (fixed columns, then a ``flags.<name>`` column per flag
 and a ``scalars.<key>`` column holding the last value), so a comparison is a
 single ``SELECT`` read straight into a DataFrame, plus ``scalar_summary``
@@ -24,18 +27,21 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from guild_jupyter.model.run import Run
 from guild_jupyter.storage.scalar_files import Summary
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FIXED = (
     "id", "op", "kind", "status", "created", "started", "stopped", "label", "tags",
-    "sweep", "attempts", "exit_code", "reason", "deleted",
+    "sweep", "attempts", "exit_code", "reason", "deleted", "updated",
 )
 _SCHEMA = """
 CREATE TABLE runs (
     id TEXT PRIMARY KEY, op TEXT NOT NULL, kind TEXT, status TEXT NOT NULL,
     created REAL NOT NULL, started REAL, stopped REAL, label TEXT, tags TEXT,
-    sweep TEXT, attempts INTEGER, exit_code INTEGER, reason TEXT, deleted INTEGER NOT NULL DEFAULT 0
+    sweep TEXT, attempts INTEGER, exit_code INTEGER, reason TEXT, deleted INTEGER NOT NULL DEFAULT 0,
+    updated REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX runs_created ON runs(created);
+CREATE INDEX runs_updated ON runs(updated);
+CREATE INDEX runs_status ON runs(status);
 CREATE TABLE run_tags (run TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (run, tag)) WITHOUT ROWID;
 CREATE TABLE scalar_summary (
     run TEXT NOT NULL, key TEXT NOT NULL,
@@ -221,7 +227,7 @@ class RunIndex:
 
     def set_deleted(self, run_id: str, deleted: bool) -> None:
         with self._write() as w:
-            w.conn.execute("UPDATE runs SET deleted=? WHERE id=?", (int(deleted), run_id))
+            w.conn.execute("UPDATE runs SET deleted=?, updated=? WHERE id=?", (int(deleted), time.time(), run_id))
 
     def remove(self, run_id: str) -> None:
         with self._write() as w:
@@ -279,7 +285,7 @@ class _Writer:
         values: list[Any] = [
             run.id, run.op, run.kind, run.status.value, run.created, run.started, run.stopped,
             run.label, json.dumps(run.tags), run.sweep, len(run.attempts), run.exit_code,
-            run.reason, int(run.deleted),
+            run.reason, int(run.deleted), time.time(),
         ]
         for name, value in run.flags.items():
             col = "flags." + name
@@ -305,8 +311,9 @@ class _Writer:
         col = "scalars." + key
         self.ensure_column(col, False)
         self.conn.execute(
-            f"UPDATE runs SET {quote(col)}=(SELECT last FROM scalar_summary WHERE run=? AND key=?) WHERE id=?",
-            (run_id, key, run_id),
+            f"UPDATE runs SET {quote(col)}=(SELECT last FROM scalar_summary WHERE run=? AND key=?), updated=? "
+            "WHERE id=?",
+            (run_id, key, time.time(), run_id),
         )
 
 
