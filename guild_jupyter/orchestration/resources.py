@@ -43,14 +43,18 @@ class ResourceSampler:
         except ps.Error:
             return {}
         cpu = rss = 0.0
+        measured = 0
         for p in tree:
             cached = self._procs.setdefault(p.pid, p)
             try:
                 with cached.oneshot():
                     cpu += cached.cpu_percent(None)
                     rss += cached.memory_info().rss
+                measured += 1
             except ps.Error:
                 continue
+        if not measured:
+            return {}  # the process has ended: no sample rather than a zero
         out = {"sys/cpu_percent": cpu, "sys/mem_rss_mb": rss / 2**20, "sys/procs": float(len(tree))}
         if self._nvml is not None:
             nv = self._nvml
