@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +29,33 @@ _ENV = {
 }
 
 
-@dataclass
 class Config:
-    max_concurrent_runs: int = os.cpu_count() or 2
-    stop_grace_seconds: float = 10.0
-    sample_interval: float = 5.0
-    max_cpu_percent: float | None = None
-    max_memory_percent: float | None = None
-    max_gpu_percent: float | None = None
-    retry_delay: float = 1.0
-    sourcecode_max_file_size: int = 1024 * 1024
-    sourcecode_max_files: int = 100
+    DEFAULTS: dict[str, Any] = {
+        "max_concurrent_runs": os.cpu_count() or 2,
+        "stop_grace_seconds": 10.0,
+        "sample_interval": 5.0,
+        "max_cpu_percent": None,
+        "max_memory_percent": None,
+        "max_gpu_percent": None,
+        "retry_delay": 1.0,
+        "sourcecode_max_file_size": 1024 * 1024,
+        "sourcecode_max_files": 100,
+    }
+    INTEGERS = frozenset({"max_concurrent_runs", "sourcecode_max_file_size", "sourcecode_max_files"})
+
+    def __init__(self, **values: Any) -> None:
+        for name, default in self.DEFAULTS.items():
+            setattr(self, name, values.get(name, default))
+
+    max_concurrent_runs: int
+    stop_grace_seconds: float
+    sample_interval: float
+    max_cpu_percent: float | None
+    max_memory_percent: float | None
+    max_gpu_percent: float | None
+    retry_delay: float
+    sourcecode_max_file_size: int
+    sourcecode_max_files: int
 
     @classmethod
     def load(cls, home: Path) -> Config:
@@ -61,13 +76,11 @@ class Config:
         for name, var in _ENV.items():
             if os.environ.get(var):
                 values[name] = os.environ[var]
-        known = {f.name: f for f in fields(cls)}
         out = cls()
         for name, raw in values.items():
-            if name not in known:
-                raise GuildError(f"unknown setting {name!r} in {path} (known: {', '.join(sorted(known))})")
-            default = getattr(out, name)
-            kind = int if isinstance(default, int) else float
+            if name not in cls.DEFAULTS:
+                raise GuildError(f"unknown setting {name!r} in {path} (known: {', '.join(sorted(cls.DEFAULTS))})")
+            kind = int if name in cls.INTEGERS else float
             try:
                 setattr(out, name, None if raw is None else kind(raw))
             except (TypeError, ValueError):

@@ -10,7 +10,6 @@ Two styles, as Guild detects them:
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
 from typing import Any
 
 from guild_jupyter.errors import GuildError
@@ -19,14 +18,14 @@ from guild_jupyter.model.flags import FlagDef, FlagValue
 _TYPES = {"int": "int", "float": "float", "str": "str", "bool": "bool"}
 
 
-@dataclass
 class ScriptFlags:
-    dest: str  # "globals" or "args"
-    defs: dict[str, FlagDef] = field(default_factory=dict)
-    # for globals: flag -> (start offset, end offset) of the value in the source text
-    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
-    # for args: flag -> option string and action
-    options: dict[str, tuple[str, str]] = field(default_factory=dict)
+    def __init__(self, dest: str) -> None:
+        self.dest = dest  # "globals" or "args"
+        self.defs: dict[str, FlagDef] = {}
+        # for globals: flag -> (start offset, end offset) of the value in the source text
+        self.spans: dict[str, tuple[int, int]] = {}
+        # for args: flag -> option string and action
+        self.options: dict[str, tuple[str, str]] = {}
 
 
 def parse_source(source: str, filename: str) -> ast.Module:

@@ -8,7 +8,6 @@ the process runs that copy, with the run directory as working directory.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,13 +24,11 @@ if TYPE_CHECKING:
     from guild_jupyter.storage.store import RunStore
 
 
-@dataclass
 class ScriptOperation:
-    path: Path
-    name: str
-    source: str
-    flags: ScriptFlags
-    kind: str = "script"
+    kind = "script"
+
+    def __init__(self, path: Path, name: str, source: str, flags: ScriptFlags) -> None:
+        self.path, self.name, self.source, self.flags = path, name, source, flags
 
     @classmethod
     def load(cls, target: str, cwd: str | Path | None = None) -> ScriptOperation:

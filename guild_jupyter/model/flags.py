@@ -8,10 +8,8 @@ A flag whose type is ``str`` keeps the text exactly as typed (``opt=1`` -> "1").
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Union
 
 from guild_jupyter.errors import FlagError
@@ -175,23 +173,24 @@ def _plain(name: str, value: Any) -> FlagValue:
     raise FlagError(f"flag {name!r} has a value of type {type(value).__name__}; use int, float, bool, str or list")
 
 
-@dataclass
 class FlagDef:
     """A declared flag: its default and type, plus optional constraints."""
 
-    name: str
-    default: FlagValue = None
-    type: str | None = None
-    description: str = ""
-    choices: list[FlagValue] | None = None
-    min: float | None = None
-    max: float | None = None
-    required: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, name: str, default: FlagValue = None, type: str | None = None, description: str = "",
+                 choices: list[FlagValue] | None = None, min: float | None = None, max: float | None = None,
+                 required: bool = False, extra: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.default = default
+        self.type = type if type is not None else type_of(default)
+        self.description = description
+        self.choices = choices
+        self.min = min
+        self.max = max
+        self.required = required
+        self.extra = extra if extra is not None else {}
 
-    def __post_init__(self) -> None:
-        if self.type is None:
-            self.type = type_of(self.default)
+    def __repr__(self) -> str:
+        return f"FlagDef({self.name!r}, {self.default!r}, {self.type!r})"
 
     def check(self, value: Any) -> FlagValue:
         v = coerce_flag(self.name, value, self.type)
@@ -232,6 +231,8 @@ def resolve_flags(
 
 
 def _unknown_flag_message(name: str, op: str, defs: Mapping[str, FlagDef]) -> str:
+    import difflib
+
     known = sorted(defs)
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""

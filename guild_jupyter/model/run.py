@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from guild_jupyter.errors import GuildError
@@ -22,22 +20,33 @@ class CorruptRunError(GuildError):
 
 
 def new_run_id() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 128 random bits, like uuid4, without importing uuid
 
 
-@dataclass
 class Attempt:
-    n: int
-    status: RunStatus = RunStatus.PENDING
-    started: float | None = None
-    stopped: float | None = None
-    exit_code: int | None = None
-    reason: str | None = None
-    pid: int | None = None
-    pid_started: float | None = None
-    child_pid: int | None = None
-    child_started: float | None = None
-    host: str | None = None
+    """One pass of a run through the status machine."""
+
+    def __init__(self, n: int, status: RunStatus = RunStatus.PENDING, started: float | None = None,
+                 stopped: float | None = None, exit_code: int | None = None, reason: str | None = None,
+                 pid: int | None = None, pid_started: float | None = None, child_pid: int | None = None,
+                 child_started: float | None = None, host: str | None = None) -> None:
+        self.n = n
+        self.status = status
+        self.started = started
+        self.stopped = stopped
+        self.exit_code = exit_code
+        self.reason = reason
+        self.pid = pid
+        self.pid_started = pid_started
+        self.child_pid = child_pid
+        self.child_started = child_started
+        self.host = host
+
+    def __repr__(self) -> str:
+        return f"Attempt({self.n}, {self.status.value})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Attempt) and other.to_dict() == self.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in _ATTEMPT_FIELDS}
@@ -56,22 +65,25 @@ _ATTEMPT_FIELDS = ("n", "status", "started", "stopped", "exit_code", "reason", "
                    "child_pid", "child_started", "host")
 
 
-@dataclass
 class Run:
     """A run as recorded. Plain data; the store gives it behaviour."""
 
-    id: str
-    op: str
-    flags: dict[str, Any] = field(default_factory=dict)
-    kind: str = "function"
-    created: float = field(default_factory=time.time)
-    label: str = ""
-    tags: list[str] = field(default_factory=list)
-    attempts: list[Attempt] = field(default_factory=lambda: [Attempt(1)])
-    sweep: str | None = None
-    source: dict[str, Any] = field(default_factory=dict)
-    deleted: bool = False
-    _store: Any = field(default=None, repr=False, compare=False)
+    def __init__(self, id: str, op: str, flags: dict[str, Any] | None = None, kind: str = "function",
+                 created: float | None = None, label: str = "", tags: list[str] | None = None,
+                 attempts: list[Attempt] | None = None, sweep: str | None = None,
+                 source: dict[str, Any] | None = None, deleted: bool = False) -> None:
+        self.id = id
+        self.op = op
+        self.flags = flags if flags is not None else {}
+        self.kind = kind
+        self.created = time.time() if created is None else created
+        self.label = label
+        self.tags = tags if tags is not None else []
+        self.attempts = attempts if attempts is not None else [Attempt(1)]
+        self.sweep = sweep
+        self.source = source if source is not None else {}
+        self.deleted = deleted
+        self._store: Any = None
 
     # derived from the latest attempt -------------------------------------
     @property

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from guild_jupyter.storage.layout import atomic_write_json
@@ -18,17 +17,23 @@ from guild_jupyter.storage.layout import atomic_write_json
 LAUNCH = "launch.json"
 
 
-@dataclass
 class LaunchSpec:
-    argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)
-    cwd: str | None = None  # None: the run directory
-    output_scalars: Any = None
-    retries: int = 0
-    project_dir: str | None = None
+    FIELDS = ("argv", "env", "cwd", "output_scalars", "retries", "project_dir")
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None,
+                 output_scalars: Any = None, retries: int = 0, project_dir: str | None = None) -> None:
+        self.argv = argv
+        self.env = env if env is not None else {}
+        self.cwd = cwd  # None: the run directory
+        self.output_scalars = output_scalars
+        self.retries = retries
+        self.project_dir = project_dir
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FIELDS}
 
     def save(self, meta_dir: str) -> None:
-        atomic_write_json(os.path.join(meta_dir, LAUNCH), asdict(self))
+        atomic_write_json(os.path.join(meta_dir, LAUNCH), self.to_dict())
 
     @classmethod
     def load(cls, meta_dir: str) -> LaunchSpec:

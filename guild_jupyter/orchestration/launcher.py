@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import fcntl
 import functools
-import hashlib
 import json
 import os
 import select
@@ -27,8 +26,8 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
+import zlib
 from typing import Any
 
 import guild_jupyter
@@ -50,12 +49,12 @@ def _fingerprint() -> str:
         for name in filenames:
             if name.endswith(".py"):
                 latest = max(latest, os.stat(os.path.join(dirpath, name)).st_mtime)
-    key = f"{sys.executable}\0{root}\0{latest}\0{guild_jupyter.__version__}"
-    return hashlib.sha1(key.encode()).hexdigest()[:16]
+    key = f"{sys.executable}\0{root}\0{latest}\0{guild_jupyter.__version__}".encode()
+    return f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}"  # zlib: cheaper to import than hashlib
 
 
 def socket_path() -> str:
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp"
     directory = os.path.join(base, f"guild-jupyter-{os.getuid()}")
     os.makedirs(directory, mode=0o700, exist_ok=True)
     return os.path.join(directory, f"launcher-{_fingerprint()}.sock")

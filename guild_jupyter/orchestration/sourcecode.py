@@ -12,7 +12,6 @@ import fnmatch
 import os
 import shutil
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", "node_modules", ".guild",
@@ -23,14 +22,15 @@ class SourceCodeWarning(UserWarning):
     """Part of the source was left out of the snapshot (size or count limits)."""
 
 
-@dataclass
 class SourceSpec:
-    root: Path
-    include: list[str] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    max_file_size: int = 1024 * 1024
-    max_files: int = 100
-    always: list[str] = field(default_factory=list)  # relative paths copied whatever the rules
+    def __init__(self, root: Path, include: list[str] | None = None, exclude: list[str] | None = None,
+                 max_file_size: int = 1024 * 1024, max_files: int = 100, always: list[str] | None = None) -> None:
+        self.root = root
+        self.include = include or []
+        self.exclude = exclude or []
+        self.max_file_size = max_file_size
+        self.max_files = max_files
+        self.always = always or []  # relative paths copied whatever the rules
 
 
 def is_text(path: Path) -> bool:

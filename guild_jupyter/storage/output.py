@@ -11,18 +11,20 @@ import os
 import struct
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 STDOUT, STDERR = 0, 1
 _RECORD = struct.Struct("!QB")
 
 
-@dataclass(frozen=True)
 class OutputLine:
-    time: float
-    stream: int
-    text: str
+    __slots__ = ("time", "stream", "text")
+
+    def __init__(self, time: float, stream: int, text: str) -> None:
+        self.time, self.stream, self.text = time, stream, text
+
+    def __repr__(self) -> str:
+        return f"OutputLine({self.time!r}, {self.stream!r}, {self.text!r})"
 
 
 class OutputWriter:

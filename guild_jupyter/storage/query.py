@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 from guild_jupyter.errors import QueryError
 from guild_jupyter.model.status import RunStatus
 
 
-@dataclass
 class RunFilter:
-    op: str | None = None
-    status: str | Sequence[str] | None = None
-    label: str | None = None
-    tag: str | Sequence[str] | None = None
-    started_after: Any = None
-    started_before: Any = None
-    sweep: str | None = None
-    deleted: bool | None = False
-    where: str | None = None
-    limit: int | None = None
+    def __init__(self, op: str | None = None, status: str | Sequence[str] | None = None, label: str | None = None,
+                 tag: str | Sequence[str] | None = None, started_after: Any = None, started_before: Any = None,
+                 sweep: str | None = None, deleted: bool | None = False, where: str | None = None,
+                 limit: int | None = None) -> None:
+        self.op, self.status, self.label, self.tag = op, status, label, tag
+        self.started_after, self.started_before = started_after, started_before
+        self.sweep, self.deleted, self.where, self.limit = sweep, deleted, where, limit
 
     def sql(self, columns: str) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -72,6 +66,8 @@ class RunFilter:
 
 def to_epoch(value: Any, what: str) -> float:
     """A datetime, a pandas Timestamp, epoch seconds or ISO text (local time if naive)."""
+    import datetime as dt
+
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):

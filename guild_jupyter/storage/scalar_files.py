@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -67,20 +66,21 @@ def iter_points(scalars_dir: str | os.PathLike[str]) -> Iterator[Point]:
                 continue
 
 
-@dataclass
 class Summary:
     """first/last/min/max/count/sum of one key; first and last by (step, time)."""
 
-    first: float
-    first_step: int
-    first_time: float
-    last: float
-    last_step: int
-    last_time: float
-    min: float | None = None
-    max: float | None = None
-    count: int = 0
-    total: float = 0.0
+    __slots__ = ("first", "first_step", "first_time", "last", "last_step", "last_time", "min", "max", "count",
+                 "total")
+
+    def __init__(self, first: float, first_step: int, first_time: float, last: float, last_step: int,
+                 last_time: float, min: float | None = None, max: float | None = None, count: int = 0,
+                 total: float = 0.0) -> None:
+        self.first, self.first_step, self.first_time = first, first_step, first_time
+        self.last, self.last_step, self.last_time = last, last_step, last_time
+        self.min, self.max, self.count, self.total = min, max, count, total
+
+    def __repr__(self) -> str:
+        return f"Summary(first={self.first}, last={self.last}, min={self.min}, max={self.max}, count={self.count})"
 
     @classmethod
     def of(cls, step: int, value: float, t: float) -> Summary:
@@ -101,9 +101,9 @@ class Summary:
             self.max = value if self.max is None or value > self.max else self.max
 
 
-@dataclass
 class SummaryBuilder:
-    by_key: dict[str, Summary] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.by_key: dict[str, Summary] = {}
 
     def add(self, key: str, step: int, value: float, t: float) -> None:
         s = self.by_key.get(key)

@@ -11,7 +11,6 @@ without names, group 1 is the key and group 2 the value. A map entry
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Iterable
 
 from guild_jupyter.errors import GuildError
@@ -36,10 +35,9 @@ def expand_template(pattern: str) -> str:
     return out
 
 
-@dataclass
 class _Pattern:
-    regex: re.Pattern[str]
-    fixed_key: str | None = None
+    def __init__(self, regex: re.Pattern[str], fixed_key: str | None = None) -> None:
+        self.regex, self.fixed_key = regex, fixed_key
 
     def match(self, line: str) -> tuple[str, float, int | None] | None:
         m = self.regex.search(line)
