@@ -36,7 +36,7 @@ FRONTEND_SOURCES := $(shell find src style -type f -not -path '*/__tests__/*' 2>
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv install lab test test-py test-js test-ui chromium demo bench clean distclean
+.PHONY: help venv install pyc lab test test-py test-js test-ui chromium demo bench clean distclean
 
 help:
 	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
@@ -69,15 +69,20 @@ $(INSTALLED): $(LABEXT) $(PY_STAMP)
 
 install: $(INSTALLED)
 
+# Byte-compile the package: with PYTHONDONTWRITEBYTECODE set (as on CI machines) an editable
+# install would otherwise recompile every module in every run's process.
+pyc: $(PY_STAMP)
+	$(BIN)/python -m compileall -q guild_jupyter >/dev/null
+
 # ---------------------------------------------------------------- run
 
 lab: install
 	$(BIN)/jupyter lab $(ROOT_FLAG) examples/
 
-demo: install
+demo: install pyc
 	$(BIN)/python -m guild_jupyter.demo
 
-bench: install
+bench: install pyc
 	@shopt -s nullglob; found=0; \
 	for f in bench/*.py; do \
 	  case "$$(basename "$$f")" in _*|conftest.py) continue;; esac; \
@@ -90,7 +95,7 @@ bench: install
 test: test-py test-js test-ui
 
 # pytest exits 5 when it collects no test: not a failure while the suite is being written.
-test-py: install
+test-py: install pyc
 	rc=0; $(BIN)/python -m pytest || rc=$$?; \
 	if [ $$rc = 5 ]; then echo "pytest: no tests collected (exit 5), not counted as a failure"; rc=0; fi; \
 	exit $$rc
