@@ -225,3 +225,13 @@ def test_resource_samples_are_scalars(project, store, monkeypatch):
     assert {"sys/cpu_percent", "sys/mem_rss_mb"} <= keys
     row = gj.runs(store=store).iloc[0]
     assert row["scalars.sys/mem_rss_mb"] > 1
+
+
+def test_throttling_holds_runs_while_the_machine_is_busy(project, store, monkeypatch):
+    monkeypatch.setenv("GUILD_JUPYTER_MAX_MEMORY", "0.001")  # memory use is always above this
+    (project / "quick.py").write_text("print('ran')\n")
+    run = gj.run("quick.py", store=store, background=True)
+    time.sleep(1.5)
+    assert store.load_run(run.id).status == "pending"  # held back, not started
+    final = gj.stop(run.id, store=store)
+    assert final.status == "cancelled" and final.output() == ""
