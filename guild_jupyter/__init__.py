@@ -39,6 +39,19 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext guild_jupyter``: registers ``%%guild_run`` and ``%guild``."""
+    from guild_jupyter.notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from guild_jupyter.notebook import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "guild-jupyter"}]
 

@@ -16,7 +16,11 @@ def load_operation(target: str):  # -> an operation object (ScriptOperation, ...
         from guild_jupyter.experiment.script_op import ScriptOperation
 
         return ScriptOperation.load(target)
-    raise GuildError(f"cannot run {target!r}: expected a Python script (.py)")
+    if target.endswith(".ipynb"):
+        from guild_jupyter.notebook.notebook_op import NotebookOperation
+
+        return NotebookOperation.load(target)
+    raise GuildError(f"cannot run {target!r}: expected a Python script (.py) or a notebook (.ipynb)")
 
 
 def start_run(
@@ -34,11 +38,28 @@ def start_run(
 
     Bad input raises before anything is recorded.
     """
+    if retries < 0:
+        raise GuildError(f"retries must be 0 or more, got {retries}")
+    return start_operation(load_operation(target), flags, store=store, label=label, tags=tags,
+                           background=background, retries=retries, echo=echo)
+
+
+def start_operation(
+    op: Any,
+    flags: Mapping[str, Any] | None = None,
+    *,
+    store: RunStore,
+    label: str = "",
+    tags: Iterable[str] = (),
+    background: bool = False,
+    retries: int = 0,
+    echo: Callable[[str], None] | None = None,
+) -> Run:
+    """``start_run`` for an operation object already built (a cell, a notebook, a rerun)."""
     from guild_jupyter.orchestration.controller import Controller
 
     if retries < 0:
         raise GuildError(f"retries must be 0 or more, got {retries}")
-    op = load_operation(target)
     resolved = resolve_flags(op.flag_defs(), dict(flags or {}), op=op.name)
     controller = Controller(store)
     run = store.create_run(op.name, kind=op.kind, flags=resolved, label=label, tags=tags, source=op.run_source())

@@ -1,0 +1,27 @@
+"""Notebook operations: ``%%guild_run`` cells, ``%guild`` commands, whole-notebook runs, reruns.
+
+``%load_ext guild_jupyter`` calls :func:`load_ipython_extension` here. Modules:
+
+- ``magics``       the IPython magics (argument parsing, display)
+- ``cell_op``      a cell as an operation (flags, snapshot, launch) and ``--inline`` runs
+- ``inputs``       free variables of a cell captured by value (cloudpickle + sha256)
+- ``cell_runner``  what runs in the run's own process (``python -m``)
+- ``notebook_op``  a whole ``.ipynb`` as an operation (executed with nbclient)
+- ``rerun``        a new run from an old run's record; ``--check`` compares scalars
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from guild_jupyter.notebook.magics import GuildMagics
+
+    ipython.register_magics(GuildMagics(ipython))
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    magics = ipython.magics_manager.magics
+    for kind, name in (("cell", "guild_run"), ("line", "guild")):
+        magics[kind].pop(name, None)

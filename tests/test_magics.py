@@ -1,0 +1,234 @@
+"""%%guild_run and %guild in a real kernel: notebooks executed with nbclient.
+
+One kernel serves the whole module (kernels cost ~1 s each to start); each test
+executes its own small notebook in it. The kernel's working directory is a
+temporary notebook folder and its GUILD_JUPYTER_HOME a temporary store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+from guild_jupyter.storage.store import RunStore
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    from jupyter_client import KernelManager
+
+    root = tmp_path_factory.mktemp("magics")
+    home, nbdir = root / "home", root / "nb"
+    nbdir.mkdir()
+    (nbdir / "data.txt").write_text("41\n")
+    kernel_env = dict(os.environ, GUILD_JUPYTER_HOME=str(home))
+    for var in ("RUN_ID", "RUN_DIR"):
+        kernel_env.pop(var, None)
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(nbdir), env=kernel_env)
+    try:
+        execute(km, nbdir, ["%load_ext guild_jupyter"])
+        yield km, RunStore(home), nbdir
+    finally:
+        from tests.conftest import _kill_leftovers
+
+        _kill_leftovers(RunStore(home))
+        km.shutdown_kernel(now=True)
+
+
+def execute(km, nbdir, sources):
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    NotebookClient(nb, km=km, allow_errors=True, timeout=120,
+                   resources={"metadata": {"path": str(nbdir)}}).execute()
+    return nb.cells
+
+
+def text(cell):
+    """Everything the cell showed, as text (streams, text/plain results, error names and values)."""
+    parts = []
+    for out in cell.outputs:
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data"):
+            parts.append(out.data.get("text/plain", ""))
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}")
+    return "".join(parts)
+
+
+def errors(cell):
+    return [o for o in cell.outputs if o.output_type == "error"]
+
+
+def last_value(store, run_id, key):
+    points = sorted((s, t, v) for k, s, v, t in store.iter_run_points(run_id) if k == key)
+    return points[-1][2] if points else None
+
+
+def run_ids(store):
+    return {r["id"] for r in store.list_rows(deleted=None)}
+
+
+def test_cell_run_flags_inputs_outputs_and_load(env):
+    km, store, nbdir = env
+    cells = execute(km, nbdir, [
+        "data = [1, 2, 3]",
+        "%%guild_run --outputs total,note -l first -t a -t b lr=0.5\n"
+        "lr = 0.1\n"
+        "epochs = 3\n"
+        "total = sum(data) * lr * epochs\n"
+        "print(f'loss: {total}')\n"
+        "base = int(open('data.txt').read())\n"
+        "open('result.txt', 'w').write(str(base + 1))\n"
+        "note = 'written'\n"
+        "import guild_jupyter as gj\n"
+        "gj.log(step=1, acc=0.5)\n",
+        "r = _\nprint(r.id, r.status.value, r.kind)",
+        "%guild load {r.id} total as t2 note\nprint(t2, note)",
+    ])
+    assert not any(errors(c) for c in cells), [text(c) for c in cells]
+    assert "loss: 9.0" in text(cells[1])  # streamed into the cell
+    run_id, status, kind = text(cells[2]).split()
+    assert (status, kind) == ("completed", "cell")
+    run = store.load_run(run_id)
+    assert run.flags == {"lr": 0.5, "epochs": 3, "note": "written"}  # literal assignments are flags
+    assert run.label == "first" and run.tags == ["a", "b"]
+    assert run.op.startswith("notebook:cell-")
+    import cloudpickle
+
+    expected = hashlib.sha256(cloudpickle.dumps([1, 2, 3], protocol=5)).hexdigest()
+    assert run.source["inputs"]["data"] == {"kind": "pickle", "hash": expected, "module": None}
+    assert "gj" not in run.source["inputs"] and "lr" not in run.source["inputs"]
+    snapshot = os.path.join(store.meta_dir(run_id), "sourcecode", "cell.py")
+    assert "lr = 0.5\n" in open(snapshot).read()
+    assert last_value(store, run_id, "loss") == 9.0
+    assert last_value(store, run_id, "acc") == 0.5
+    # relative paths resolve beside the notebook; what the run wrote is its artifact
+    run_dir = store.run_dir(run_id)
+    assert open(os.path.join(run_dir, "result.txt")).read() == "42"
+    assert not (nbdir / "result.txt").exists()
+    assert sorted(os.listdir(run_dir)) == [".run", "result.txt"]  # the links to the notebook folder are gone
+    assert "loaded total as t2, note" in text(cells[3])
+    assert "9.0 written" in text(cells[3])
+
+
+def test_inline_and_background(env):
+    km, store, nbdir = env
+    cells = execute(km, nbdir, [
+        "%%guild_run --inline factor=4\nfactor = 2\ny_inline = factor * 3\nprint(f'val: {y_inline}')",
+        "ri = _\nprint(ri.kind, ri.status.value, y_inline, ri.id)",
+        "import time\nt0 = time.time()",
+        "%%guild_run --background\nimport time\ntime.sleep(1.5)\nprint('done: 1')",
+        "rb = _\nprint(rb.status.value, round(time.time() - t0, 3), rb.id)",
+    ])
+    assert not any(errors(c) for c in cells), [text(c) for c in cells]
+    kind, status, value, inline_id = text(cells[1]).split()
+    assert (kind, status, value) == ("inline", "completed", "12")
+    assert last_value(store, inline_id, "val") == 12
+    assert "val: 12" in store.read_output(inline_id)
+    status, elapsed, bg_id = text(cells[4]).split()
+    assert status in ("pending", "running") and float(elapsed) < 1.5
+    deadline = time.time() + 30
+    while store.load_run(bg_id).status.value in ("pending", "running") and time.time() < deadline:
+        time.sleep(0.1)
+    assert store.load_run(bg_id).status.value == "completed"
+    assert last_value(store, bg_id, "done") == 1
+
+
+def test_bad_input_gives_one_line_and_creates_no_run(env):
+    km, store, nbdir = env
+    before = run_ids(store)
+    cells = execute(km, nbdir, [
+        "%%guild_run --bogus\nx = 1",
+        "%%guild_run epochs=abc\nepochs = 3",
+        "%%guild_run nope=1\nepochs = 3",
+        "import threading\nlock = threading.Lock()",
+        "%%guild_run\nwith lock:\n    pass",
+    ])
+    assert run_ids(store) == before
+    shown = {}
+    for i in (0, 1, 2, 4):  # IPython shows a UsageError as one stderr line, no traceback
+        lines = text(cells[i]).strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("UsageError: "), text(cells[i])
+        assert [o.name for o in cells[i].outputs] == ["stderr"]
+        shown[i] = lines[0]
+    assert "unrecognized arguments: --bogus" in shown[0]
+    assert "epochs" in shown[1] and "abc" in shown[1]
+    assert "unknown flag 'nope'" in shown[2]
+    msg = shown[4]
+    assert "input 'lock'" in msg and "cannot be pickled" in msg and "--inline" in msg
+
+
+def test_rerun_check(env):
+    km, store, nbdir = env
+    cells = execute(km, nbdir, [
+        "%%guild_run\nscale = 3\nprint(f'loss: {scale * 0.5}')",
+        "det = _",
+        "%%guild_run\nimport random\nprint(f'value: {random.random()}')",
+        "rnd = _",
+        "%guild rerun {det.id} --check",
+        "%guild rerun {rnd.id} --check",
+        "%guild rerun {det.id} scale=5 --check",
+    ])
+    assert not any(errors(c) for c in cells[:6]), [text(c) for c in cells]
+    assert "reproduces: 1 scalar(s) match (loss)" in text(cells[4])
+    assert "differs in 1 of 1 scalar(s)" in text(cells[5]) and "value:" in text(cells[5])
+    assert "loss: 1.5 -> 2.5" in text(cells[6])
+    newest = store.list_rows()[0]
+    assert store.load_run(newest["id"]).source["rerun_of"] is not None
+
+
+def test_notebook_op_with_overridden_flag(env):
+    km, store, nbdir = env
+    other = new_notebook(cells=[
+        new_code_cell("lr = 0.1\nsteps = 2"),
+        new_code_cell("for i in range(steps):\n    print(f'loss: {lr * (i + 1)}')"),
+        new_code_cell("lr * 1000  # an Out value: never a scalar"),
+    ])
+    nbformat.write(other, str(nbdir / "other.ipynb"))
+    cells = execute(km, nbdir, ["%guild run other.ipynb lr=0.25", "print(_.id)"])
+    assert not any(errors(c) for c in cells), [text(c) for c in cells]
+    run_id = text(cells[1]).strip()
+    run = store.load_run(run_id)
+    assert run.kind == "notebook" and run.status.value == "completed"
+    assert run.flags == {"lr": 0.25, "steps": 2}
+    assert last_value(store, run_id, "loss") == 0.5
+    executed = nbformat.read(os.path.join(store.run_dir(run_id), "other.ipynb"), as_version=4)
+    assert executed.cells[0].source.startswith("lr = 0.25")
+    assert executed.cells[2].outputs[0]["data"]["text/plain"] == "250.0"
+    assert json.loads(json.dumps(run.source))["notebook"].endswith("other.ipynb")
+
+
+def test_kernel_interrupt_cancels_foreground_run(env):
+    km, store, nbdir = env
+    before = run_ids(store)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=30)
+        msg_id = kc.execute("%%guild_run\nimport time\nprint('started', flush=True)\nfor _ in range(600):\n"
+                            "    time.sleep(0.1)\n")
+        deadline = time.time() + 30
+        new = set()
+        while time.time() < deadline:
+            new = run_ids(store) - before
+            if new and store.load_run(next(iter(new))).status.value == "running":
+                break
+            time.sleep(0.1)
+        assert new
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=60)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = kc.get_shell_msg(timeout=60)
+    finally:
+        kc.stop_channels()
+    run = store.load_run(next(iter(new)))
+    assert run.status.value == "cancelled"
+    assert reply["content"]["status"] == "error"
