@@ -21,6 +21,17 @@ def home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def project(tmp_path, monkeypatch, home):
+    """A project directory as the working directory, with quick retries and stops."""
+    d = tmp_path / "project"
+    d.mkdir()
+    monkeypatch.chdir(d)
+    monkeypatch.setenv("GUILD_JUPYTER_RETRY_DELAY", "0.1")
+    monkeypatch.setenv("GUILD_JUPYTER_STOP_GRACE", "3")
+    return d
+
+
+@pytest.fixture
 def store(home):
     s = RunStore(home)
     yield s

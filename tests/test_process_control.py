@@ -25,14 +25,9 @@ LONG = """
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch, home):
-    d = tmp_path / "project"
-    d.mkdir()
-    monkeypatch.chdir(d)
-    monkeypatch.setenv("GUILD_JUPYTER_RETRY_DELAY", "0.1")
-    monkeypatch.setenv("GUILD_JUPYTER_STOP_GRACE", "3")
-    (d / "long.py").write_text(textwrap.dedent(LONG))
-    return d
+def project(project):
+    (project / "long.py").write_text(textwrap.dedent(LONG))
+    return project
 
 
 def wait_for(predicate, timeout=30.0, what="condition"):

@@ -12,16 +12,6 @@ from guild_jupyter.errors import FlagError, GuildError
 from tests.conftest import cli
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch, home):
-    d = tmp_path / "project"
-    d.mkdir()
-    monkeypatch.chdir(d)
-    monkeypatch.setenv("GUILD_JUPYTER_RETRY_DELAY", "0.1")
-    monkeypatch.setenv("GUILD_JUPYTER_STOP_GRACE", "3")
-    return d
-
-
 def write(d, name, text):
     (d / name).write_text(textwrap.dedent(text))
     return name

@@ -105,14 +105,7 @@ def spawn(run_id: str, env: dict[str, str]) -> Handle | None:
         conn.settimeout(2.0)
         conn.connect(path)
         conn.sendall(json.dumps({"run": run_id, "env": env}).encode() + b"\n")
-        reply = b""
-        while b"\n" not in reply:
-            data = conn.recv(4096)
-            if not data:
-                raise ConnectionError("launcher closed the connection")
-            reply += data
-        first, rest = reply.split(b"\n", 1)
-        info = json.loads(first)
+        info, rest = read_message(conn)
         handle = Handle(conn, int(info["pid"]), info.get("started"))
         handle._buffer = rest
         return handle
@@ -171,7 +164,8 @@ def serve(path: str) -> int:
             conn, _ = server.accept()
             last = time.time()
             try:
-                request = _read_request(conn)
+                conn.settimeout(5.0)
+                request, _ = read_message(conn)
             except (OSError, ValueError):
                 conn.close()
                 continue
@@ -198,15 +192,16 @@ def _reap() -> None:
             return
 
 
-def _read_request(conn: socket.socket) -> dict[str, Any]:
-    conn.settimeout(5.0)
+def read_message(conn: socket.socket) -> tuple[dict[str, Any], bytes]:
+    """One JSON line from ``conn``, and whatever arrived after it."""
     data = b""
     while b"\n" not in data:
         chunk = conn.recv(65536)
         if not chunk:
-            raise ValueError("incomplete request")
+            raise ConnectionError("the other side closed the connection")
         data += chunk
-    return json.loads(data.split(b"\n", 1)[0])
+    first, rest = data.split(b"\n", 1)
+    return json.loads(first), rest
 
 
 def _child(conn: socket.socket, request: dict[str, Any]) -> int:
