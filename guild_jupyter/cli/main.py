@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-H", "--home", help="store location (default: $GUILD_JUPYTER_HOME or ~/.guild-jupyter)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("run", help="run a script as a tracked run")
-    p.add_argument("target", metavar="SCRIPT", help="a Python script (.py)")
+    p = sub.add_parser("run", help="run a script or a notebook as a tracked run")
+    p.add_argument("target", metavar="TARGET", help="a Python script (.py) or a notebook (.ipynb)")
     p.add_argument("flags", nargs="*", metavar="FLAG=VALUE", help="flag values")
     p.add_argument("-b", "--background", action="store_true", help="return at once; the run goes on")
     p.add_argument("-l", "--label", default="", help="a label for the run")
@@ -96,6 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("runs", nargs="+", metavar="RUN")
         if name == "purge":
             p.add_argument("-y", "--yes", action="store_true", help="do not ask")
+
+    p = sub.add_parser("rerun", help="a new run from a run's record (snapshot, inputs, flags)")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("flags", nargs="*", metavar="FLAG=VALUE", help="flag values to change")
+    p.add_argument("--check", action="store_true", help="compare the new run's scalars with the original's")
+    p.add_argument("-b", "--background", action="store_true", help="return at once; the run goes on")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not show the run's output")
+
+    p = sub.add_parser("diff", help="how two runs differ: flags, inputs, code")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="two runs (default: the two newest)")
 
     p = sub.add_parser("check", help="compare the index with the run directories")
     p.add_argument("--repair", action="store_true", help="rebuild the index from the run directories")
@@ -161,6 +171,34 @@ def _run(args: argparse.Namespace, store: Any) -> int:
 def _echo(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+@command("rerun")
+def _rerun(args: argparse.Namespace, store: Any) -> int:
+    from guild_jupyter.model.flags import split_assignment
+    from guild_jupyter.notebook.rerun import rerun
+
+    flags = dict(split_assignment(a) for a in args.flags)
+    run = rerun(args.run, flags, store=store, check=args.check, background=args.background,
+                echo=None if args.quiet or args.background else _echo)
+    if args.background:
+        print(f"{run.id} started in the background ({run.status.value})")
+        return 0
+    if args.check:
+        print(run.check)
+        return 0 if run.check.matches else 1
+    return 0 if run.status == "completed" else 1
+
+
+@command("diff")
+def _diff(args: argparse.Namespace, store: Any) -> int:
+    from guild_jupyter.notebook.diff import diff_runs
+
+    refs = args.runs or ["2", "1"]
+    if len(refs) != 2:
+        raise GuildError("diff takes two runs")
+    print(diff_runs(store, refs[0], refs[1]))
+    return 0
 
 
 @command("stop")

@@ -18,7 +18,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from guild_jupyter.errors import GuildError
 
@@ -92,7 +92,11 @@ class GuildMagics(Magics):
         if _wants_help(line):
             print(self.guild_run.__doc__)
             return None
-        args = parse_argstring(self.guild_run, line)
+        try:  # POSIX quoting, so -l "a label" has no quotes in it
+            argv = shlex.split(line)
+        except ValueError as e:
+            raise UsageError(f"%%guild_run: {e}") from None
+        args = self.guild_run.parser.parse_args(argv)  # its errors are UsageErrors
         try:
             return self._guild_run(args, cell)
         except GuildError as e:

@@ -148,7 +148,8 @@ def main(argv: list[str]) -> int:
 
     kernel = (nb.metadata.get("kernelspec") or {}).get("name") or "python3"
     client = EchoingClient(nb, timeout=CELL_TIMEOUT, kernel_name=kernel if kernel == "python3" else "python3",
-                           resources={"metadata": {"path": run_dir}})
+                           resources={"metadata": {"path": run_dir}},
+                           extra_arguments=["--log-level=ERROR"])  # no kernel start-up chatter in the output
     status = 0
     try:
         client.execute()

@@ -6,7 +6,7 @@ literal flags already hold the old values), its pickled inputs, its flags, with
 any overrides on top. Its record says ``rerun_of``.
 
 ``--check`` compares the last value of each scalar of the two runs (keys of
-either run; equal within a relative tolerance of 1e-9, NaN equals NaN) and
+either run, resource samples ``sys/*`` left out; equal within a relative tolerance of 1e-9, NaN equals NaN) and
 reports what differs: this is how a user shows a result reproduces (a cell
 using unseeded randomness does not).
 
@@ -104,8 +104,11 @@ def rerun(ref: str | int, overrides: Mapping[str, Any] | None = None, *, store: 
 
 
 def last_scalars(store: RunStore, run_id: str) -> dict[str, float]:
+    """Last value of each scalar the run's code recorded (resource samples, ``sys/*``, are not results)."""
     last: dict[str, tuple[int, float, float]] = {}
     for key, step, value, t in store.iter_run_points(run_id):
+        if key.startswith("sys/"):
+            continue
         prev = last.get(key)
         if prev is None or (step, t) >= (prev[0], prev[2]):
             last[key] = (step, value, t)
