@@ -128,11 +128,9 @@ class GuildMagics(Magics):
             resolved = resolve_flags(op.flag_defs(), given, op=op.name)
             return run_inline(op, resolved, store=store, namespace=self.shell.user_ns, label=args.label,
                               tags=args.tag)
-        from guild_jupyter.experiment.runner import start_operation
-
-        run = start_operation(op, given, store=store, label=args.label, tags=args.tag,
-                              background=args.background, retries=args.retries,
-                              echo=None if args.background else _echo)
+        run = _start_interruptible(op, given, store=store, label=args.label, tags=args.tag,
+                                   background=args.background, retries=args.retries,
+                                   echo=None if args.background else _echo)
         if args.background:
             print(f"run {run.short_id} started in the background")
         return _finish(run, args.background)
@@ -182,15 +180,15 @@ class GuildMagics(Magics):
         p.add_argument("--retries", type=int, default=0)
         p.add_argument("--help-op", action="store_true")
         args = p.parse_args(rest)
-        from guild_jupyter.experiment.runner import load_operation, start_operation
+        from guild_jupyter.experiment.runner import load_operation
 
         op = load_operation(args.target)
         if args.help_op:
             print(op.help_text())
             return None
-        run = start_operation(op, _flags(args.flags), store=_store(), label=args.label, tags=args.tag,
-                              background=args.background, retries=args.retries,
-                              echo=None if args.background else _echo)
+        run = _start_interruptible(op, _flags(args.flags), store=_store(), label=args.label, tags=args.tag,
+                                   background=args.background, retries=args.retries,
+                                   echo=None if args.background else _echo)
         return _finish(run, args.background)
 
     def _cmd_runs(self, rest: list[str]) -> Any:
@@ -265,6 +263,40 @@ class GuildMagics(Magics):
             raise GuildError("diff takes two runs")
         print(diff_runs(_store(), refs[0], refs[1]))
         return None
+
+
+class _Tracked:
+    """Delegates to an operation and remembers the run it prepared."""
+
+    def __init__(self, op: Any) -> None:
+        self._op = op
+        self.run_id: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._op, name)
+
+    def prepare(self, run: Any, store: Any, config: Any) -> Any:
+        self.run_id = run.id
+        return self._op.prepare(run, store, config)
+
+
+def _start_interruptible(op: Any, flags: dict[str, str], *, store: Any, **options: Any) -> Any:
+    """Start a run; an interrupt that lands before the controller follows it still cancels it.
+
+    (While following, the controller itself turns an interrupt into a stop.)
+    """
+    from guild_jupyter.experiment.runner import start_operation
+
+    tracked = _Tracked(op)
+    try:
+        return start_operation(tracked, flags, store=store, **options)
+    except KeyboardInterrupt:
+        if tracked.run_id is not None and not store.load_run(tracked.run_id).status.terminal:
+            from guild_jupyter.orchestration.controller import Controller
+
+            run = Controller(store).stop(tracked.run_id, wait=True, reason="interrupted")
+            raise UsageError(f"run {run.short_id} {run.status.value}: interrupted") from None
+        raise
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
