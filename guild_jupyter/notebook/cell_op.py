@@ -6,7 +6,7 @@ flags); a run's values are written into those assignments in its snapshot.
 The snapshot (``.run/sourcecode/``) holds ``cell.py`` (the cell as it ran),
 ``cell.json`` (notebook folder, outputs to save) and the pickled inputs
 (``inputs/*.pkl`` with ``inputs.json``; see :mod:`guild_jupyter.notebook.inputs`).
-The process is ``<kernel's python> -m guild_jupyter.notebook.cell_runner <snapshot>``.
+The process is ``<kernel's python> <path of cell_runner.py> <snapshot>``.
 
 Working directory (a decision, DESIGN "Cell operations"): the process runs in
 the run directory, so every file it writes there is an artifact of the run; so
@@ -35,6 +35,8 @@ from guild_jupyter.experiment.script_flags import ScriptFlags, apply_globals, gl
 from guild_jupyter.model.flags import FlagDef
 from guild_jupyter.model.run import Run
 from guild_jupyter.notebook import inputs as inputs_mod
+from guild_jupyter.notebook import cell_runner
+from guild_jupyter.notebook.cell_runner import save_outputs
 from guild_jupyter.orchestration.launch import LaunchSpec, flag_env
 from guild_jupyter.storage import layout
 
@@ -79,7 +81,8 @@ class CellOperation:
     def prepare(self, run: Run, store: RunStore, config: Config) -> LaunchSpec:
         snapshot = os.path.join(store.meta_dir(run.id), layout.SOURCECODE)
         write_snapshot(snapshot, apply_globals(self.source, self.flags, run.flags), self)
-        argv = [sys.executable, "-m", "guild_jupyter.notebook.cell_runner", snapshot]
+        # the runner's file, not ``-m``: the process imports no guild_jupyter unless the cell does
+        argv = [sys.executable, cell_runner.__file__, snapshot, self.notebook_dir, ",".join(self.outputs)]
         return LaunchSpec(argv=argv, env=flag_env(run.flags), project_dir=self.notebook_dir)
 
     def help_text(self) -> str:
@@ -114,26 +117,6 @@ def cell_op_name(source: str, notebook: str | None, cell_id: str | None = None) 
 
 def outputs_path(store: RunStore, run_id: str, name: str) -> str:
     return os.path.join(store.meta_dir(run_id), OUTPUTS_DIR, f"{name}.pkl")
-
-
-def save_outputs(meta_dir: str, namespace: Mapping[str, Any], names: Iterable[str]) -> list[str]:
-    """Pickle ``names`` from ``namespace`` into ``<meta>/outputs/``; returns the missing names."""
-    names = list(names)
-    if not names:
-        return []
-    import cloudpickle
-
-    missing = [n for n in names if n not in namespace]
-    os.makedirs(os.path.join(meta_dir, OUTPUTS_DIR), exist_ok=True)
-    for n in names:
-        if n in namespace:
-            data = cloudpickle.dumps(namespace[n], protocol=5)
-            layout_path = os.path.join(meta_dir, OUTPUTS_DIR, f"{n}.pkl")
-            tmp = layout_path + ".tmp"
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, layout_path)
-    return missing
 
 
 def run_inline(op: CellOperation, flags: Mapping[str, Any], *, store: RunStore, namespace: dict[str, Any],

@@ -1,6 +1,7 @@
 """Runs a ``%%guild_run`` cell snapshot in the run's own process.
 
-``python -m guild_jupyter.notebook.cell_runner SNAPSHOT_DIR``, started by the
+``python .../guild_jupyter/notebook/cell_runner.py SNAPSHOT_DIR`` (run as a file, so
+the process imports nothing of guild_jupyter unless the cell does), started by the
 supervisor with the run directory as working directory and ``RUN_ID``,
 ``RUN_DIR``, ``GUILD_JUPYTER_HOME`` in the environment (so ``log()`` works).
 
@@ -13,7 +14,6 @@ cloudpickle is imported only when there are outputs to save.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import types
@@ -54,15 +54,62 @@ def unlink_all(paths: list[str]) -> None:
             pass
 
 
+def restore_inputs(snapshot_dir: str, namespace: dict) -> None:
+    """Put the captured inputs into the cell's namespace: ``inputs/<name>.pkl`` are
+    unpickled, ``<name>.lit`` evaluated (plain literals), ``<name>.module`` hold a module name to import (no JSON parsing
+    here: it costs a cold process ~15 ms of imports)."""
+    folder = os.path.join(snapshot_dir, "inputs")
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return
+    for entry in names:
+        name, ext = os.path.splitext(entry)
+        path = os.path.join(folder, entry)
+        if ext == ".lit":  # repr() of plain literal data, written by the kernel side
+            with open(path, encoding="utf-8") as f:
+                namespace[name] = eval(f.read(), {"__builtins__": {}})  # noqa: S307
+        elif ext == ".module":
+            import importlib
+
+            with open(path, encoding="utf-8") as f:
+                namespace[name] = importlib.import_module(f.read().strip())
+        elif ext == ".pkl":
+            try:
+                from _pickle import load  # the C unpickler: cheaper to import than pickle
+            except ImportError:  # pragma: no cover
+                from pickle import load
+            with open(path, "rb") as f:
+                namespace[name] = load(f)
+
+
+def save_outputs(meta_dir: str, namespace: dict, names: list) -> list:
+    """Pickle ``names`` from ``namespace`` into ``<meta>/outputs/<name>.pkl``; returns the missing names."""
+    names = list(names)
+    if not names:
+        return []
+    import cloudpickle
+
+    missing = [n for n in names if n not in namespace]
+    os.makedirs(os.path.join(meta_dir, "outputs"), exist_ok=True)
+    for n in names:
+        if n in namespace:
+            path = os.path.join(meta_dir, "outputs", f"{n}.pkl")
+            with open(path + ".tmp", "wb") as f:
+                f.write(cloudpickle.dumps(namespace[n], protocol=5))
+            os.replace(path + ".tmp", path)
+    return missing
+
+
 def main(argv: list[str]) -> int:
+    """``argv``: SNAPSHOT_DIR [NOTEBOOK_DIR [OUTPUTS]] (OUTPUTS comma-separated)."""
     snapshot = argv[0]
-    with open(os.path.join(snapshot, "cell.json"), encoding="utf-8") as f:
-        info = json.load(f)
+    notebook_dir = argv[1] if len(argv) > 1 else ""
+    outputs = [o for o in (argv[2] if len(argv) > 2 else "").split(",") if o]
     with open(os.path.join(snapshot, "cell.py"), encoding="utf-8") as f:
         source = f.read()
     run_dir = os.environ.get("RUN_DIR") or os.getcwd()
     meta = os.path.join(run_dir, ".run")
-    notebook_dir = info.get("notebook_dir")
     links: list[str] = []
     if notebook_dir and os.path.realpath(notebook_dir) != os.path.realpath(run_dir):
         links = link_notebook_dir(notebook_dir, run_dir, skip=(os.environ.get("GUILD_JUPYTER_HOME", ""),))
@@ -72,18 +119,10 @@ def main(argv: list[str]) -> int:
     sys.modules["__main__"] = module
     ns = module.__dict__
     try:
-        from guild_jupyter.notebook.inputs import restore
-
-        restore(snapshot, ns)
-        import linecache
-
-        linecache.cache["<cell>"] = (len(source), None, source.splitlines(True), "<cell>")
+        restore_inputs(snapshot, ns)
         code = compile(source, "<cell>", "exec")
         exec(code, ns)
-        outputs = info.get("outputs") or []
         if outputs:
-            from guild_jupyter.notebook.cell_op import save_outputs
-
             missing = save_outputs(meta, ns, outputs)
             if missing:
                 print(f"guild-jupyter: error: --outputs: the cell did not define {', '.join(missing)}",
@@ -93,8 +132,10 @@ def main(argv: list[str]) -> int:
         code_ = e.code
         return code_ if isinstance(code_, int) else (0 if code_ is None else 1)
     except BaseException:
+        import linecache
         import traceback
 
+        linecache.cache["<cell>"] = (len(source), None, source.splitlines(True), "<cell>")
         etype, value, tb = sys.exc_info()
         # show the cell's frames only, not this runner's
         while tb is not None and tb.tb_frame.f_code.co_filename != "<cell>":
@@ -109,4 +150,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]  # this package's folder is not the user's import path
     sys.exit(main(sys.argv[1:]))
