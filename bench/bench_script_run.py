@@ -45,14 +45,25 @@ def main() -> int:
     import guild_jupyter as gj
 
     store = gj.RunStore(home)
-    bare = _util.timed(lambda: subprocess.run([sys.executable, "trivial.py"], capture_output=True, check=True), n, 3)
+    bare = _util.timed(
+        lambda: subprocess.run([sys.executable, "trivial.py"], capture_output=True, check=True),
+        n,
+        3,
+    )
     api = _util.timed(lambda: gj.run("trivial.py", store=store, echo=False), n, 3)
     last = gj.get_run(1, store=store)
     assert last.status == "completed" and last.output() == "loss: 0.5\n", (last.status, last.reason)
     cli_cmd = [sys.executable, "-m", "guild_jupyter", "run", "trivial.py", "-q"]
-    cli = _util.timed(lambda: subprocess.run(cli_cmd, env=env, capture_output=True, check=True), n, 2)
-    bare_proc = _util.timed(lambda: subprocess.run([sys.executable, "trivial.py"], env=env, capture_output=True,
-                                                   check=True), n, 2)
+    cli = _util.timed(
+        lambda: subprocess.run(cli_cmd, env=env, capture_output=True, check=True), n, 2
+    )
+    bare_proc = _util.timed(
+        lambda: subprocess.run(
+            [sys.executable, "trivial.py"], env=env, capture_output=True, check=True
+        ),
+        n,
+        2,
+    )
     assert len(store.list_rows()) == 2 * n + 5
 
     def f(s: float) -> str:
@@ -60,18 +71,31 @@ def main() -> int:
 
     m = _util.median
     rows = [
-        ("baseline: subprocess.run([python, trivial.py])", f(m(bare)), f(_util.quantile(bare, 0.9))),
+        (
+            "baseline: subprocess.run([python, trivial.py])",
+            f(m(bare)),
+            f(_util.quantile(bare, 0.9)),
+        ),
         ('gj.run("trivial.py") to completion', f(m(api)), f(_util.quantile(api, 0.9))),
         ("  overhead over the baseline", f(m(api) - m(bare)), ""),
         ("CLI: guild-jupyter run trivial.py -q", f(m(cli)), f(_util.quantile(cli, 0.9))),
-        ("  beside: python trivial.py as a process", f(m(bare_proc)), f(_util.quantile(bare_proc, 0.9))),
+        (
+            "  beside: python trivial.py as a process",
+            f(m(bare_proc)),
+            f(_util.quantile(bare_proc, 0.9)),
+        ),
     ]
     print(f"{n} runs each after warm-up; store {home}")
     print()
     print(table(rows, ("per run", "median", "p90")))
     print("reference: Guild AI 0.9.0 `guild run` 1.59 s median on this kind of machine (DESIGN)")
     bars = Bars()
-    bars.check("API run overhead, median", f(m(api) - m(bare)), f"<= {f(BAR_API)}", m(api) - m(bare) <= BAR_API)
+    bars.check(
+        "API run overhead, median",
+        f(m(api) - m(bare)),
+        f"<= {f(BAR_API)}",
+        m(api) - m(bare) <= BAR_API,
+    )
     bars.check("CLI run wall, median", f(m(cli)), f"<= {f(BAR_CLI)}", m(cli) <= BAR_CLI)
     bars.print()
     return 0

@@ -41,7 +41,9 @@ class Config:
         "sourcecode_max_file_size": 1024 * 1024,
         "sourcecode_max_files": 100,
     }
-    INTEGERS = frozenset({"max_concurrent_runs", "sourcecode_max_file_size", "sourcecode_max_files"})
+    INTEGERS = frozenset(
+        {"max_concurrent_runs", "sourcecode_max_file_size", "sourcecode_max_files"}
+    )
 
     def __init__(self, **values: Any) -> None:
         for name, default in self.DEFAULTS.items():
@@ -79,7 +81,9 @@ class Config:
         out = cls()
         for name, raw in values.items():
             if name not in cls.DEFAULTS:
-                raise GuildError(f"unknown setting {name!r} in {path} (known: {', '.join(sorted(cls.DEFAULTS))})")
+                raise GuildError(
+                    f"unknown setting {name!r} in {path} (known: {', '.join(sorted(cls.DEFAULTS))})"
+                )
             kind = int if name in cls.INTEGERS else float
             try:
                 setattr(out, name, None if raw is None else kind(raw))

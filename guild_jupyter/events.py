@@ -8,7 +8,8 @@ dataclasses: this module is imported by every run and CLI call.)
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class Event:
@@ -41,7 +42,9 @@ class StatusChanged(Event):
     __slots__ = ("status", "attempt", "reason")
     fields = ("run", "status", "attempt", "reason")
 
-    def __init__(self, run: str, status: str = "", attempt: int = 1, reason: str | None = None) -> None:
+    def __init__(
+        self, run: str, status: str = "", attempt: int = 1, reason: str | None = None
+    ) -> None:
         self.run, self.status, self.attempt, self.reason = run, status, attempt, reason
 
 

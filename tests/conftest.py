@@ -56,5 +56,12 @@ def cli(*args, home=None, check=False, input=None, cwd=None):
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     if home is not None:
         env["GUILD_JUPYTER_HOME"] = str(home)
-    return subprocess.run([sys.executable, "-m", "guild_jupyter", *map(str, args)], capture_output=True,
-                          text=True, env=env, check=check, input=input, cwd=cwd or os.getcwd())
+    return subprocess.run(
+        [sys.executable, "-m", "guild_jupyter", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=check,
+        input=input,
+        cwd=cwd or os.getcwd(),
+    )

@@ -23,11 +23,21 @@ def three(store):
 def test_columns_and_order(store, three):
     df = gj.runs(store=store)
     assert list(df.columns[:7]) == ["id", "op", "status", "started", "stopped", "label", "tags"]
-    assert [c for c in df.columns[7:]] == ["flags.layers", "flags.lr", "flags.opt", "scalars.acc", "scalars.loss"]
+    assert [c for c in df.columns[7:]] == [
+        "flags.layers",
+        "flags.lr",
+        "flags.opt",
+        "scalars.acc",
+        "scalars.loss",
+    ]
     assert list(df["id"]) == [r.id for r in reversed(three)]  # newest first
     assert str(df["started"].dtype).startswith("datetime64") and df["started"].notna().all()
     row = df.iloc[1]
-    assert row["flags.lr"] == 0.01 and row["flags.layers"] == 4 and row["scalars.loss"] == pytest.approx(0.04)
+    assert (
+        row["flags.lr"] == 0.01
+        and row["flags.layers"] == 4
+        and row["scalars.loss"] == pytest.approx(0.04)
+    )
     assert row["tags"] == [] and df.iloc[0]["tags"] == ["sgd", "baseline"]
 
 
@@ -50,7 +60,9 @@ def test_expressions(store, three):
     a, b, c = three
     assert list(gj.runs("flags.lr < 0.2 and scalars.acc > 0.85", store=store)["id"]) == [b.id, a.id]
     assert list(gj.runs("flags.opt == 'sgd'", store=store)["id"]) == [c.id]
-    with pytest.raises(QueryError, match="unknown column 'flags.lrr'.*known: flags.layers, flags.lr, flags.opt"):
+    with pytest.raises(
+        QueryError, match="unknown column 'flags.lrr'.*known: flags.layers, flags.lr, flags.opt"
+    ):
         gj.runs("flags.lrr < 1", store=store)
     with pytest.raises(QueryError, match="cannot evaluate expression"):
         gj.runs("flags.lr <", store=store)
@@ -79,5 +91,13 @@ def test_get_run(store, three):
 
 def test_empty_store(store):
     df = gj.runs(store=store)
-    assert df.empty and list(df.columns) == ["id", "op", "status", "started", "stopped", "label", "tags"]
+    assert df.empty and list(df.columns) == [
+        "id",
+        "op",
+        "status",
+        "started",
+        "stopped",
+        "label",
+        "tags",
+    ]
     assert gj.scalars(store=store).empty

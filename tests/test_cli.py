@@ -21,7 +21,10 @@ def test_runs_listing_and_json(store, home):
     assert len(out) == 3
     data = json.loads(cli("runs", "--json", home=home, check=True).stdout)
     assert [d["id"] for d in data] == [r.id for r in reversed(runs)]
-    assert data[0]["flags"] == {"lr": 0.30000000000000004} and data[0]["scalars"]["loss"] == data[0]["flags"]["lr"]
+    assert (
+        data[0]["flags"] == {"lr": 0.30000000000000004}
+        and data[0]["scalars"]["loss"] == data[0]["flags"]["lr"]
+    )
     assert cli("runs", "-w", "flags.lr < 0.15", home=home, check=True).stdout.count("\n") == 1
 
 
@@ -31,7 +34,9 @@ def test_compare_csv(store, home):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["id"] for r in rows] == [r.id for r in reversed(runs)]
     assert float(rows[2]["flags.lr"]) == 0.1 and float(rows[2]["scalars.loss"]) == 0.1
-    two = list(csv.DictReader(io.StringIO(cli("compare", "1", "3", "--csv", home=home, check=True).stdout)))
+    two = list(
+        csv.DictReader(io.StringIO(cli("compare", "1", "3", "--csv", home=home, check=True).stdout))
+    )
     assert [r["id"] for r in two] == [runs[2].id, runs[0].id]
 
 
@@ -42,7 +47,9 @@ def test_cat_label_tag(store, home):
     cli("tag", "1", "2", "-a", "keep", "-a", "x", home=home, check=True)
     cli("tag", "2", "-d", "x", home=home, check=True)
     assert store.load_run(runs[1].id).label == "best"
-    assert store.load_run(runs[1].id).tags == ["keep", "x"] and store.load_run(runs[0].id).tags == ["keep"]
+    assert store.load_run(runs[1].id).tags == ["keep", "x"] and store.load_run(runs[0].id).tags == [
+        "keep"
+    ]
 
 
 def test_delete_restore_purge(store, home):
@@ -69,7 +76,11 @@ def test_errors_are_one_line_and_change_nothing(store, home):
         r = cli(*args, home=home)
         assert r.returncode == 1, args
         lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("guild-jupyter: error: ") and message in lines[0], r.stderr
+        assert (
+            len(lines) == 1
+            and lines[0].startswith("guild-jupyter: error: ")
+            and message in lines[0]
+        ), r.stderr
     assert store.load_run(store.resolve_id(1)).label == "L0"
 
 

@@ -17,13 +17,15 @@ def test_flags_come_from_the_signature_and_output_is_captured(store, capsys):
     assert run.flags == {"lr": 0.5, "epochs": 2, "opt": "adam"}
     assert run.op == "tests.test_function_run.train" or run.op.endswith("train")
     assert run.result["val_acc"] == 0.9
-    assert capsys.readouterr().out == "starting\nloss: 1.0\nloss: 0.5\n"  # still printed for the user
+    assert (
+        capsys.readouterr().out == "starting\nloss: 1.0\nloss: 0.5\n"
+    )  # still printed for the user
     assert run.output() == "starting\nloss: 1.0\nloss: 0.5\n"
     row = gj.runs(store=store).iloc[0]
     assert row["scalars.loss"] == 0.5 and row["scalars.val_acc"] == 0.9 and row["scalars.n"] == 3
     assert "scalars.note" not in row.index
     assert row["label"] == "first" and row["tags"] == ["x"]
-    assert run.source["code"].startswith("def train(lr=0.01, epochs=2, opt=\"adam\"):")
+    assert run.source["code"].startswith('def train(lr=0.01, epochs=2, opt="adam"):')
 
 
 def test_an_exception_fails_the_run_keeps_the_traceback_and_is_raised(store):
@@ -37,7 +39,9 @@ def test_an_exception_fails_the_run_keeps_the_traceback_and_is_raised(store):
     assert run.status == "failed" and run.exit_code == 1
     assert run.reason == "ValueError: bad data"
     out = run.output()
-    assert out.startswith("about to fail\n") and "Traceback" in out and "ValueError: bad data" in out
+    assert (
+        out.startswith("about to fail\n") and "Traceback" in out and "ValueError: bad data" in out
+    )
 
 
 def test_keyboard_interrupt_cancels(store):

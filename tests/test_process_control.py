@@ -66,12 +66,14 @@ def test_stop_cancels_and_leaves_no_process_of_the_tree(project, store):
 
 
 def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period(project, store):
-    (project / "stubborn.py").write_text(textwrap.dedent("""
+    (project / "stubborn.py").write_text(
+        textwrap.dedent("""
         import signal, time
         signal.signal(signal.SIGTERM, lambda *a: print("ignoring SIGTERM", flush=True))
         print("ready", flush=True)
         time.sleep(600)
-    """))
+    """)
+    )
     run = gj.run("stubborn.py", store=store, background=True)
     wait_for(output_has(store, run.id, "ready"), what="ready")
     user = store.load_run(run.id).attempt.child_pid
@@ -82,12 +84,17 @@ def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period(project, st
 
 
 def test_background_from_the_cli_outlives_the_cli(project, store):
-    (project / "short.py").write_text("import time\nfor i in range(10):\n    print(f'loss: {i}', flush=True)\n    time.sleep(0.1)\n")
+    (project / "short.py").write_text(
+        "import time\nfor i in range(10):\n    print(f'loss: {i}', flush=True)\n    time.sleep(0.1)\n"
+    )
     r = cli("run", "short.py", "--background", home=store.home)
     assert r.returncode == 0 and "started in the background" in r.stdout
     run_id = r.stdout.split()[0]
     # the CLI process has exited; the run goes on and completes
-    final = wait_for(lambda: (lambda x: x if x.status.terminal else None)(store.load_run(run_id)), what="completion")
+    final = wait_for(
+        lambda: (lambda x: x if x.status.terminal else None)(store.load_run(run_id)),
+        what="completion",
+    )
     assert final.status == "completed" and final.output().count("loss:") == 10
 
 
@@ -103,7 +110,9 @@ def test_kill_9_of_the_supervisor(project, store):
     final = store.load_run(run.id)
     assert final.status == "failed" and final.reason == f"supervisor died (pid {rec.pid})"
     assert store.read_output(run.id).startswith(kept)  # every flushed line kept
-    wait_for(lambda: gone(rec.child_pid), timeout=10, what="the orphaned user process to be stopped")
+    wait_for(
+        lambda: gone(rec.child_pid), timeout=10, what="the orphaned user process to be stopped"
+    )
     assert gj.scalars(run.id, keys="loss", store=store)["value"].iloc[0] == 1.0
 
 
@@ -112,25 +121,42 @@ def test_kill_9_of_the_user_process(project, store):
     wait_for(output_has(store, run.id, "loss: 0.5"), what="output")
     grandchild = child_pid(store, run.id)
     os.kill(store.load_run(run.id).attempt.child_pid, signal.SIGKILL)
-    final = wait_for(lambda: (lambda x: x if x.status.terminal else None)(store.load_run(run.id)), what="the end")
-    assert final.status == "failed" and final.reason == "killed by signal SIGKILL" and final.exit_code == -9
+    final = wait_for(
+        lambda: (lambda x: x if x.status.terminal else None)(store.load_run(run.id)), what="the end"
+    )
+    assert (
+        final.status == "failed"
+        and final.reason == "killed by signal SIGKILL"
+        and final.exit_code == -9
+    )
     assert "loss: 0.5" in final.output()
     # what the dead process left behind in its process group ends with the run
     wait_for(lambda: gone(grandchild), timeout=10, what="the orphaned grandchild to be stopped")
 
 
 def test_kill_9_of_the_controller(project, store):
-    (project / "short.py").write_text("import time\nfor i in range(20):\n    print(f'loss: {i}', flush=True)\n    time.sleep(0.1)\n")
+    (project / "short.py").write_text(
+        "import time\nfor i in range(20):\n    print(f'loss: {i}', flush=True)\n    time.sleep(0.1)\n"
+    )
     code = f"import sys; sys.path.insert(0, {str(REPO)!r}); import guild_jupyter as gj; gj.run('short.py')"
-    controller = subprocess.Popen([sys.executable, "-c", code], cwd=project, stdout=subprocess.PIPE,
-                                  env=dict(os.environ, GUILD_JUPYTER_HOME=str(store.home)))
-    wait_for(lambda: store.list_rows() and "loss: 2" in store.read_output(store.list_rows()[0]["id"]), what="start")
+    controller = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        env=dict(os.environ, GUILD_JUPYTER_HOME=str(store.home)),
+    )
+    wait_for(
+        lambda: store.list_rows() and "loss: 2" in store.read_output(store.list_rows()[0]["id"]),
+        what="start",
+    )
     controller.kill()
     controller.wait()
     run_id = store.list_rows()[0]["id"]
     reconcile(store)  # the supervisor is alive: nothing to fix
     assert store.load_run(run_id).status == "running"
-    final = wait_for(lambda: (lambda x: x if x.status.terminal else None)(store.load_run(run_id)), what="the end")
+    final = wait_for(
+        lambda: (lambda x: x if x.status.terminal else None)(store.load_run(run_id)), what="the end"
+    )
     assert final.status == "completed" and final.output().count("loss:") == 20
 
 
@@ -159,22 +185,29 @@ def test_a_dead_in_process_run_is_failed(store):
 
 
 def test_retries_keep_each_attempt(project, store):
-    (project / "flaky.py").write_text(textwrap.dedent("""
+    (project / "flaky.py").write_text(
+        textwrap.dedent("""
         import os, sys
         attempt = int(os.environ["GUILD_JUPYTER_ATTEMPT"])
         print(f"attempt {attempt}")
         sys.exit(0 if attempt == 3 else 1)
-    """))
+    """)
+    )
     run = gj.run("flaky.py", store=store, retries=2, echo=False)
     assert run.status == "completed"
-    assert [(a.n, a.status.value, a.exit_code) for a in run.attempts] == [(1, "failed", 1), (2, "failed", 1), (3, "completed", 0)]
+    assert [(a.n, a.status.value, a.exit_code) for a in run.attempts] == [
+        (1, "failed", 1),
+        (2, "failed", 1),
+        (3, "completed", 0),
+    ]
     assert run.output() == "attempt 1\nattempt 2\nattempt 3\n"
     run = gj.run("flaky.py", store=store, retries=1, echo=False)
     assert run.status == "failed" and len(run.attempts) == 2
 
 
 def test_restart_is_a_new_attempt_with_the_checkpoint(project, store):
-    (project / "ckpt.py").write_text(textwrap.dedent("""
+    (project / "ckpt.py").write_text(
+        textwrap.dedent("""
         import os
         import guild_jupyter as gj
         start = os.environ.get("GUILD_JUPYTER_CHECKPOINT")
@@ -184,7 +217,8 @@ def test_restart_is_a_new_attempt_with_the_checkpoint(project, store):
             open("ckpt.txt", "w").write("epoch 7")
             gj.checkpoint("ckpt.txt")
             raise SystemExit(1)
-    """))
+    """)
+    )
     run = gj.run("ckpt.py", store=store, echo=False)
     assert run.status == "failed"
     again = gj.restart(run.id, store=store)
@@ -201,7 +235,10 @@ def test_the_global_concurrency_limit_queues_runs(project, store, monkeypatch):
     second = gj.run("hold.py", store=store, background=True)
     time.sleep(0.8)
     assert store.load_run(second.id).status == "pending"  # waits for the slot
-    end = wait_for(lambda: (lambda x: x if x.status.terminal else None)(store.load_run(second.id)), what="second")
+    end = wait_for(
+        lambda: (lambda x: x if x.status.terminal else None)(store.load_run(second.id)),
+        what="second",
+    )
     first_done = store.load_run(first.id)
     assert end.status == "completed" and end.attempt.started >= first_done.stopped - 0.05
     # a queued run can be stopped before it starts
@@ -214,7 +251,9 @@ def test_the_global_concurrency_limit_queues_runs(project, store, monkeypatch):
 
 def test_resource_samples_are_scalars(project, store, monkeypatch):
     monkeypatch.setenv("GUILD_JUPYTER_SAMPLE_INTERVAL", "0.2")
-    (project / "busy.py").write_text("import time\nx = [0] * 10**6\nt = time.time()\nwhile time.time() - t < 1.2: pass\n")
+    (project / "busy.py").write_text(
+        "import time\nx = [0] * 10**6\nt = time.time()\nwhile time.time() - t < 1.2: pass\n"
+    )
     run = gj.run("busy.py", store=store, echo=False)
     keys = set(gj.scalars(run, store=store)["key"])
     assert {"sys/cpu_percent", "sys/mem_rss_mb"} <= keys

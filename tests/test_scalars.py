@@ -14,8 +14,18 @@ from guild_jupyter.tracking.output_scalars import OutputScalarParser
 
 def test_guild_default_output_scalars():
     p = OutputScalarParser()
-    lines = ["epoch 1", "loss: 0.5", "acc: 0.9 (step 3)", "step: 7", "loss: 0.25", "val: 1e-3 (12)",
-             "x: nan", "note: this is text", "lr: -inf", "time: 3s"]
+    lines = [
+        "epoch 1",
+        "loss: 0.5",
+        "acc: 0.9 (step 3)",
+        "step: 7",
+        "loss: 0.25",
+        "val: 1e-3 (12)",
+        "x: nan",
+        "note: this is text",
+        "lr: -inf",
+        "time: 3s",
+    ]
     got = p.parse_lines(lines)
     assert got[:4] == [("loss", 0, 0.5), ("acc", 3, 0.9), ("loss", 7, 0.25), ("val", 12, 0.001)]
     assert got[4][0] == "x" and math.isnan(got[4][2])
@@ -24,8 +34,14 @@ def test_guild_default_output_scalars():
 
 
 def test_custom_patterns_and_templates():
-    p = OutputScalarParser([{"acc": r"Accuracy=(?P<value>\value)"}, {"speed": r"(\value) it/s"}, r"(\key)=(\value)",
-                            r"^(?P<key>\key) -> (?P<value>\value) @(?P<step>\step)$"])
+    p = OutputScalarParser(
+        [
+            {"acc": r"Accuracy=(?P<value>\value)"},
+            {"speed": r"(\value) it/s"},
+            r"(\key)=(\value)",
+            r"^(?P<key>\key) -> (?P<value>\value) @(?P<step>\step)$",
+        ]
+    )
     assert p.parse("Accuracy=0.75") == [("acc", 0, 0.75)]
     assert p.parse("f1 -> 0.5 @4") == [("f1", 4, 0.5)]
     assert p.parse("12.5 it/s") == [("speed", 0, 12.5)]
@@ -39,8 +55,18 @@ def test_bad_pattern_is_a_clear_error():
 
 
 def test_summary_first_last_min_max_count():
-    s = SummaryBuilder().extend([("l", 2, 3.0, 10.0), ("l", 0, 5.0, 11.0), ("l", 1, float("nan"), 12.0),
-                                 ("l", 2, 1.0, 13.0)]).by_key["l"]
+    s = (
+        SummaryBuilder()
+        .extend(
+            [
+                ("l", 2, 3.0, 10.0),
+                ("l", 0, 5.0, 11.0),
+                ("l", 1, float("nan"), 12.0),
+                ("l", 2, 1.0, 13.0),
+            ]
+        )
+        .by_key["l"]
+    )
     assert (s.first, s.last, s.min, s.max, s.count) == (5.0, 1.0, 1.0, 5.0, 4)
 
 
@@ -58,8 +84,10 @@ def test_log_in_a_function_run(store):
     assert list(df[df.key == "note_count"].step) == [0, 1]
     row = gj.runs(store=store).iloc[0]
     assert row["scalars.loss"] == pytest.approx(0.2) and row["scalars.note_count"] == 4
-    summary = store.index.execute("SELECT first, last, min, max, count FROM scalar_summary WHERE run=? AND key='loss'",
-                                  (run.id,))[0]
+    summary = store.index.execute(
+        "SELECT first, last, min, max, count FROM scalar_summary WHERE run=? AND key='loss'",
+        (run.id,),
+    )[0]
     assert summary == (1.0, 0.2, 0.2, 1.0, 5)
 
 
@@ -129,12 +157,23 @@ def test_eight_processes_logging_concurrently_store_every_point_once(store):
 def test_batch_summary_matches_a_rebuild_with_ties(store):
     from guild_jupyter.storage.scalar_files import summarize
 
-    points = [("loss", 0, 0.5, 10.0), ("loss", 0, 0.25, 10.0), ("loss", 0, 0.125, 10.0), ("acc", 2, 1.0, 9.0),
-              ("acc", 1, 3.0, 11.0), ("acc", 2, float("nan"), 9.0)]
+    points = [
+        ("loss", 0, 0.5, 10.0),
+        ("loss", 0, 0.25, 10.0),
+        ("loss", 0, 0.125, 10.0),
+        ("acc", 2, 1.0, 9.0),
+        ("acc", 1, 3.0, 11.0),
+        ("acc", 2, float("nan"), 9.0),
+    ]
     fast = summarize(points)
     slow = SummaryBuilder().extend(points).by_key
     for key in ("loss", "acc"):
         a, b = fast[key], slow[key]
-        assert (a.first, a.last, a.min, a.max, a.count) == (b.first, b.last, b.min, b.max, b.count) or (
-            key == "acc" and math.isnan(a.last) and math.isnan(b.last))
+        assert (a.first, a.last, a.min, a.max, a.count) == (
+            b.first,
+            b.last,
+            b.min,
+            b.max,
+            b.count,
+        ) or (key == "acc" and math.isnan(a.last) and math.isnan(b.last))
     assert fast["loss"].last == 0.125 and fast["loss"].first == 0.5

@@ -43,7 +43,9 @@ def test_a_script_run_completes_with_output_scalars_and_snapshot(project, store,
     assert f"env 0.5 {run.id} True" in out
     assert "loss: 0.5" in capsys.readouterr().out  # echoed while it ran
     row = gj.runs(store=store).iloc[0]
-    assert row["scalars.loss"] == pytest.approx(0.5 / 3) and row["scalars.acc"] == pytest.approx(0.2)
+    assert row["scalars.loss"] == pytest.approx(0.5 / 3) and row["scalars.acc"] == pytest.approx(
+        0.2
+    )
     assert run.files() == ["model.txt"]
     snap = os.path.join(store.meta_dir(run.id), "sourcecode")
     assert sorted(os.listdir(snap)) == ["helper.py", "train.py"]  # binary file left out
@@ -54,8 +56,21 @@ def test_a_script_run_completes_with_output_scalars_and_snapshot(project, store,
 def test_provenance_is_recorded_with_secrets_redacted(project, store, monkeypatch):
     write(project, "train.py", "x = 1\nprint('ok')\n")
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-    subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "init", "--allow-empty"],
-                   cwd=project, check=True)
+    subprocess.run(
+        [
+            "git",
+            "-c",
+            "user.email=a@b",
+            "-c",
+            "user.name=a",
+            "commit",
+            "-qm",
+            "init",
+            "--allow-empty",
+        ],
+        cwd=project,
+        check=True,
+    )
     subprocess.run(["git", "add", "train.py"], cwd=project, check=True)
     monkeypatch.setenv("MY_API_TOKEN", "hunter2")
     monkeypatch.setenv("PLAIN_SETTING", "visible")
@@ -63,13 +78,20 @@ def test_provenance_is_recorded_with_secrets_redacted(project, store, monkeypatc
     prov = json.load(open(os.path.join(store.meta_dir(run.id), "provenance.json")))
     assert prov["env"]["MY_API_TOKEN"] == "<redacted>" and prov["env"]["PLAIN_SETTING"] == "visible"
     assert "hunter2" not in json.dumps(prov)
-    assert len(prov["git"]["commit"]) == 40 and prov["git"]["dirty"] is True and "train.py" in prov["git"]["diff"]
+    assert (
+        len(prov["git"]["commit"]) == 40
+        and prov["git"]["dirty"] is True
+        and "train.py" in prov["git"]["diff"]
+    )
     assert "pandas" in {k.lower() for k in prov["packages"]}
     assert prov["python"]["version"].count(".") == 2 and prov["hostname"]
 
 
 def test_argparse_flags(project, store):
-    write(project, "args.py", """
+    write(
+        project,
+        "args.py",
+        """
         import argparse
         p = argparse.ArgumentParser()
         p.add_argument("--lr", type=float, default=0.1)
@@ -77,7 +99,8 @@ def test_argparse_flags(project, store):
         p.add_argument("--use-bn", action="store_true")
         a = p.parse_args()
         print(f"lr={a.lr} layers={a.layers} bn={a.use_bn}")
-    """)
+    """,
+    )
     run = gj.run("args.py", {"layers": "4", "use_bn": True}, store=store, echo=False)
     assert run.output() == "lr=0.1 layers=4 bn=True\n"
     assert run.flags == {"lr": 0.1, "layers": 4, "use_bn": True}
@@ -124,5 +147,8 @@ def test_cli_run_exit_codes_and_errors(project, store):
     r = cli("run", "fail.py", home=store.home)
     assert r.returncode == 1 and "failed: exit code 2" in r.stderr
     r = cli("run", "train.py", "lr=fast", home=store.home)
-    assert r.returncode == 1 and r.stderr.strip() == "guild-jupyter: error: flag 'lr' expects a float, got 'fast'"
+    assert (
+        r.returncode == 1
+        and r.stderr.strip() == "guild-jupyter: error: flag 'lr' expects a float, got 'fast'"
+    )
     assert len(store.list_rows()) == 2

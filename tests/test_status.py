@@ -6,8 +6,12 @@ from guild_jupyter import RunStatus
 from guild_jupyter.errors import InvalidTransition
 
 LEGAL = {
-    ("pending", "running"), ("pending", "failed"), ("pending", "cancelled"),
-    ("running", "completed"), ("running", "failed"), ("running", "cancelled"),
+    ("pending", "running"),
+    ("pending", "failed"),
+    ("pending", "cancelled"),
+    ("running", "completed"),
+    ("running", "failed"),
+    ("running", "cancelled"),
 }
 
 
@@ -21,9 +25,19 @@ def test_exactly_the_designed_transitions_are_allowed(old, new):
 
 
 def test_statuses_are_the_public_strings():
-    assert [s.value for s in RunStatus] == ["pending", "running", "completed", "failed", "cancelled"]
+    assert [s.value for s in RunStatus] == [
+        "pending",
+        "running",
+        "completed",
+        "failed",
+        "cancelled",
+    ]
     assert RunStatus.COMPLETED == "completed"
-    assert {s for s in RunStatus if s.terminal} == {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
+    assert {s for s in RunStatus if s.terminal} == {
+        RunStatus.COMPLETED,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+    }
 
 
 def test_illegal_transition_through_the_store_changes_nothing(store):

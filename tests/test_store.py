@@ -18,8 +18,16 @@ def _train(lr=0.1, epochs=3, opt="adam", use_bn=False):
 
 
 def _make_runs(store, n=4):
-    return [gj.run(_train, {"lr": 0.1 * (i + 1), "epochs": 2 + i}, label=f"r{i}", tags=["t", f"i{i}"], store=store)
-            for i in range(n)]
+    return [
+        gj.run(
+            _train,
+            {"lr": 0.1 * (i + 1), "epochs": 2 + i},
+            label=f"r{i}",
+            tags=["t", f"i{i}"],
+            store=store,
+        )
+        for i in range(n)
+    ]
 
 
 def test_run_directory_layout(store):

@@ -29,8 +29,15 @@ def run_lines(rows: list[dict[str, Any]], first_index: int = 1) -> list[str]:
     for i, r in enumerate(rows, first_index):
         tags = " ".join(f"#{t}" for t in r.get("tags") or [])
         label = " ".join(x for x in (r.get("label") or "", tags) if x)
-        table.append([f"[{i}:{r['id'][:8]}]", r["op"], when(r.get("started") or r.get("created")),
-                      r["status"], label])
+        table.append(
+            [
+                f"[{i}:{r['id'][:8]}]",
+                r["op"],
+                when(r.get("started") or r.get("created")),
+                r["status"],
+                label,
+            ]
+        )
     return align(table)
 
 

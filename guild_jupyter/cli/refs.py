@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from guild_jupyter.errors import GuildError
 from guild_jupyter.storage.store import RunStore
@@ -18,7 +18,7 @@ def select_ids(store: RunStore, refs: Iterable[str], *, deleted: bool | None = F
             start = int(lo or 1)
             rows = store.list_rows(deleted=deleted)
             end = int(hi) if hi else len(rows)
-            found = [r["id"] for r in rows[start - 1:end]]
+            found = [r["id"] for r in rows[start - 1 : end]]
         else:
             found = [store.resolve_id(ref, deleted=deleted)]
         ids.extend(i for i in found if i not in ids)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from guild_jupyter.errors import GuildError
 from guild_jupyter.model.run import Run
@@ -53,8 +54,15 @@ def run(
     if callable(target):
         from guild_jupyter.experiment.function_op import run_function
 
-        return run_function(target, flags, store=store, label=label, tags=tags, op=op,
-                            output_scalars=options.pop("output_scalars", None))
+        return run_function(
+            target,
+            flags,
+            store=store,
+            label=label,
+            tags=tags,
+            op=op,
+            output_scalars=options.pop("output_scalars", None),
+        )
     if isinstance(target, (str, os.PathLike)):
         import sys
 
@@ -64,9 +72,16 @@ def run(
         unknown = set(options) - {"background", "retries"}
         if unknown:
             raise GuildError(f"run() got unknown options: {', '.join(sorted(unknown))}")
-        return start_run(os.fspath(target), flags, store=store, label=label, tags=tags,
-                         background=options.get("background", False), retries=options.get("retries", 0),
-                         echo=(lambda text: (sys.stdout.write(text), sys.stdout.flush())) if echo else None)
+        return start_run(
+            os.fspath(target),
+            flags,
+            store=store,
+            label=label,
+            tags=tags,
+            background=options.get("background", False),
+            retries=options.get("retries", 0),
+            echo=(lambda text: (sys.stdout.write(text), sys.stdout.flush())) if echo else None,
+        )
     raise GuildError(f"cannot run {target!r}: expected a function or a script path")
 
 
@@ -109,12 +124,23 @@ def runs(
         status = list(status)
     if tag is not None and not isinstance(tag, str):
         tag = list(tag)
-    return store.runs_frame(op=op, status=status, label=label, tag=tag, started_after=started_after,
-                            started_before=started_before, sweep=sweep, deleted=deleted, where=where,
-                            limit=limit)
+    return store.runs_frame(
+        op=op,
+        status=status,
+        label=label,
+        tag=tag,
+        started_after=started_after,
+        started_before=started_before,
+        sweep=sweep,
+        deleted=deleted,
+        where=where,
+        limit=limit,
+    )
 
 
-def scalars(runs: Any = None, keys: str | Iterable[str] | None = None, *, store: RunStore | None = None) -> pd.DataFrame:
+def scalars(
+    runs: Any = None, keys: str | Iterable[str] | None = None, *, store: RunStore | None = None
+) -> pd.DataFrame:
     """Scalar series in long format: ``run, key, step, value, time``.
 
     ``runs``: None (all runs), a DataFrame from :func:`runs`, a run reference,

@@ -12,12 +12,13 @@ import inspect
 import numbers
 import os
 import traceback
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from guild_jupyter.orchestration.process_info import self_identity
 from guild_jupyter.model.flags import FlagDef, resolve_flags
 from guild_jupyter.model.run import Run, hostname
 from guild_jupyter.model.status import RunStatus
+from guild_jupyter.orchestration.process_info import self_identity
 from guild_jupyter.storage.output import STDERR
 from guild_jupyter.storage.store import RunStore
 from guild_jupyter.tracking import logger
@@ -58,12 +59,23 @@ def run_function(
 ) -> Run:
     op_name = op or function_op_name(fn)
     defs, var_kw = function_flags(fn)
-    resolved = resolve_flags(defs, dict(flags or {}), op=f"function {op_name}", allow_unknown=var_kw)
+    resolved = resolve_flags(
+        defs, dict(flags or {}), op=f"function {op_name}", allow_unknown=var_kw
+    )
     pid, pid_started = self_identity()
-    run = store.create_run(op_name, kind="function", flags=resolved, label=label, tags=tags,
-                           source={"function": getattr(fn, "__qualname__", op_name),
-                                   "module": getattr(fn, "__module__", None), "code": function_source(fn)},
-                           running={"pid": pid, "pid_started": pid_started, "host": hostname()})
+    run = store.create_run(
+        op_name,
+        kind="function",
+        flags=resolved,
+        label=label,
+        tags=tags,
+        source={
+            "function": getattr(fn, "__qualname__", op_name),
+            "module": getattr(fn, "__module__", None),
+            "code": function_source(fn),
+        },
+        running={"pid": pid, "pid_started": pid_started, "host": hostname()},
+    )
     recorder = RunRecorder(store, run.id, output_scalars)
     previous = logger.activate(recorder)
     status, reason, error, result = RunStatus.COMPLETED, None, None, None
@@ -73,7 +85,11 @@ def run_function(
     except BaseException as e:  # recorded, then raised again below
         error = e
         status = RunStatus.CANCELLED if isinstance(e, KeyboardInterrupt) else RunStatus.FAILED
-        reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}".splitlines()[0]
+        reason = (
+            "interrupted"
+            if isinstance(e, KeyboardInterrupt)
+            else f"{type(e).__name__}: {e}".splitlines()[0]
+        )
         import time
 
         t = time.time()

@@ -44,7 +44,9 @@ def literal(node: ast.AST) -> tuple[bool, Any]:
         value = list(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         return True, value
-    if isinstance(value, list) and all(v is None or isinstance(v, (bool, int, float, str)) for v in value):
+    if isinstance(value, list) and all(
+        v is None or isinstance(v, (bool, int, float, str)) for v in value
+    ):
         return True, value
     return False, None
 
@@ -62,9 +64,17 @@ def global_flags(tree: ast.Module, source: str) -> ScriptFlags:
     offsets = _line_offsets(source)
     for node in tree.body:
         target, value_node = None, None
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
             target, value_node = node.targets[0].id, node.value
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+        elif (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.value is not None
+        ):
             target, value_node = node.target.id, node.value
         if target is None or target.startswith("_") or target in found.defs:
             continue
@@ -72,14 +82,18 @@ def global_flags(tree: ast.Module, source: str) -> ScriptFlags:
         if not ok:
             continue
         found.defs[target] = FlagDef(target, value)
-        found.spans[target] = (_offset(offsets, source, value_node.lineno, value_node.col_offset),
-                               _offset(offsets, source, value_node.end_lineno, value_node.end_col_offset))
+        found.spans[target] = (
+            _offset(offsets, source, value_node.lineno, value_node.col_offset),
+            _offset(offsets, source, value_node.end_lineno, value_node.end_col_offset),
+        )
     return found
 
 
 def apply_globals(source: str, flags: ScriptFlags, values: dict[str, FlagValue]) -> str:
     """The source with each flag's literal replaced by its run value."""
-    edits = sorted(((flags.spans[k], v) for k, v in values.items() if k in flags.spans), reverse=True)
+    edits = sorted(
+        ((flags.spans[k], v) for k, v in values.items() if k in flags.spans), reverse=True
+    )
     out = source
     for (start, end), value in edits:
         out = out[:start] + repr(value) + out[end:]
@@ -96,17 +110,22 @@ def _line_offsets(source: str) -> list[int]:
 
 def _offset(offsets: list[int], source: str, lineno: int, col_bytes: int) -> int:
     start = offsets[lineno - 1]
-    line = source[start:offsets[lineno] if lineno < len(offsets) else len(source)]
+    line = source[start : offsets[lineno] if lineno < len(offsets) else len(source)]
     return start + len(line.encode("utf-8")[:col_bytes].decode("utf-8", "ignore"))
 
 
 def _argparse_flags(tree: ast.Module) -> ScriptFlags:
     found = ScriptFlags("args")
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "add_argument"):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "add_argument"
+        ):
             continue
-        opts = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        opts = [
+            a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)
+        ]
         long = [o for o in opts if o.startswith("--")]
         if not long:
             continue
@@ -126,9 +145,14 @@ def _argparse_flags(tree: ast.Module) -> ScriptFlags:
             if "choices" in kw:
                 okc, choices = literal(kw["choices"])
                 choices = choices if okc else None
-            flag = FlagDef(name, default, flag_type, choices=choices,
-                           required=bool(_const(kw.get("required"))),
-                           description=_const(kw.get("help")) or "")
+            flag = FlagDef(
+                name,
+                default,
+                flag_type,
+                choices=choices,
+                required=bool(_const(kw.get("required"))),
+                description=_const(kw.get("help")) or "",
+            )
             if flag.type is None and default is not None:
                 from guild_jupyter.model.flags import type_of
 

@@ -46,13 +46,21 @@ class ScriptOperation:
         return self.flags.defs
 
     def run_source(self) -> dict[str, str]:
-        return {"script": str(self.path), "dir": str(self.path.parent), "flags_dest": self.flags.dest}
+        return {
+            "script": str(self.path),
+            "dir": str(self.path.parent),
+            "flags_dest": self.flags.dest,
+        }
 
     def prepare(self, run: Run, store: RunStore, config: Config) -> LaunchSpec:
         """Save the snapshot and say how to start the process."""
         snapshot = Path(store.meta_dir(run.id)) / layout.SOURCECODE
-        spec = SourceSpec(self.path.parent, max_file_size=config.sourcecode_max_file_size,
-                          max_files=config.sourcecode_max_files, always=[self.path.name])
+        spec = SourceSpec(
+            self.path.parent,
+            max_file_size=config.sourcecode_max_file_size,
+            max_files=config.sourcecode_max_files,
+            always=[self.path.name],
+        )
         copy_snapshot(spec, snapshot, skip=[store.home])
         script = snapshot / self.path.name
         argv = [sys.executable, str(script)]
@@ -67,10 +75,18 @@ class ScriptOperation:
         if not self.flags.defs:
             lines.append(f"{self.name} has no flags.")
             return "\n".join(lines)
-        lines.append(f"Flags ({'argparse arguments' if self.flags.dest == 'args' else 'top-level assignments'}):")
-        rows = [(n, repr(d.default) if d.default is not None else "(none)", d.type or "", d.description)
-                for n, d in self.flags.defs.items()]
+        lines.append(
+            f"Flags ({'argparse arguments' if self.flags.dest == 'args' else 'top-level assignments'}):"
+        )
+        rows = [
+            (n, repr(d.default) if d.default is not None else "(none)", d.type or "", d.description)
+            for n, d in self.flags.defs.items()
+        ]
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         for r in rows:
-            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + ("  " + r[3] if r[3] else ""))
+            lines.append(
+                "  "
+                + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths))
+                + ("  " + r[3] if r[3] else "")
+            )
         return "\n".join(line.rstrip() for line in lines)

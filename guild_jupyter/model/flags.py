@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Iterable, Mapping, Union
+from collections.abc import Iterable, Mapping
+from typing import Any, Union
 
 from guild_jupyter.errors import FlagError
 
@@ -123,7 +124,9 @@ def coerce_flag(name: str, value: Any, flag_type: str | None) -> FlagValue:
     if flag_type is None:
         return parse_flag_text(value) if isinstance(value, str) else _plain(name, value)
     if flag_type not in FLAG_TYPES:
-        raise FlagError(f"flag {name!r} has unknown type {flag_type!r} (one of {', '.join(FLAG_TYPES)})")
+        raise FlagError(
+            f"flag {name!r} has unknown type {flag_type!r} (one of {', '.join(FLAG_TYPES)})"
+        )
     if flag_type == "str":
         if isinstance(value, (list, dict)):
             raise FlagError(f"flag {name!r} expects a str, got {value!r}")
@@ -170,15 +173,26 @@ def _plain(name: str, value: Any) -> FlagValue:
         return value
     if isinstance(value, (list, tuple)):
         return [_plain(name, v) for v in value]
-    raise FlagError(f"flag {name!r} has a value of type {type(value).__name__}; use int, float, bool, str or list")
+    raise FlagError(
+        f"flag {name!r} has a value of type {type(value).__name__}; use int, float, bool, str or list"
+    )
 
 
 class FlagDef:
     """A declared flag: its default and type, plus optional constraints."""
 
-    def __init__(self, name: str, default: FlagValue = None, type: str | None = None, description: str = "",
-                 choices: list[FlagValue] | None = None, min: float | None = None, max: float | None = None,
-                 required: bool = False, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        default: FlagValue = None,
+        type: str | None = None,
+        description: str = "",
+        choices: list[FlagValue] | None = None,
+        min: float | None = None,
+        max: float | None = None,
+        required: bool = False,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         self.name = name
         self.default = default
         self.type = type if type is not None else type_of(default)

@@ -26,10 +26,20 @@ def new_run_id() -> str:
 class Attempt:
     """One pass of a run through the status machine."""
 
-    def __init__(self, n: int, status: RunStatus = RunStatus.PENDING, started: float | None = None,
-                 stopped: float | None = None, exit_code: int | None = None, reason: str | None = None,
-                 pid: int | None = None, pid_started: float | None = None, child_pid: int | None = None,
-                 child_started: float | None = None, host: str | None = None) -> None:
+    def __init__(
+        self,
+        n: int,
+        status: RunStatus = RunStatus.PENDING,
+        started: float | None = None,
+        stopped: float | None = None,
+        exit_code: int | None = None,
+        reason: str | None = None,
+        pid: int | None = None,
+        pid_started: float | None = None,
+        child_pid: int | None = None,
+        child_started: float | None = None,
+        host: str | None = None,
+    ) -> None:
         self.n = n
         self.status = status
         self.started = started
@@ -61,17 +71,38 @@ class Attempt:
         return cls(**kwargs)
 
 
-_ATTEMPT_FIELDS = ("n", "status", "started", "stopped", "exit_code", "reason", "pid", "pid_started",
-                   "child_pid", "child_started", "host")
+_ATTEMPT_FIELDS = (
+    "n",
+    "status",
+    "started",
+    "stopped",
+    "exit_code",
+    "reason",
+    "pid",
+    "pid_started",
+    "child_pid",
+    "child_started",
+    "host",
+)
 
 
 class Run:
     """A run as recorded. Plain data; the store gives it behaviour."""
 
-    def __init__(self, id: str, op: str, flags: dict[str, Any] | None = None, kind: str = "function",
-                 created: float | None = None, label: str = "", tags: list[str] | None = None,
-                 attempts: list[Attempt] | None = None, sweep: str | None = None,
-                 source: dict[str, Any] | None = None, deleted: bool = False) -> None:
+    def __init__(
+        self,
+        id: str,
+        op: str,
+        flags: dict[str, Any] | None = None,
+        kind: str = "function",
+        created: float | None = None,
+        label: str = "",
+        tags: list[str] | None = None,
+        attempts: list[Attempt] | None = None,
+        sweep: str | None = None,
+        source: dict[str, Any] | None = None,
+        deleted: bool = False,
+    ) -> None:
         self.id = id
         self.op = op
         self.flags = flags if flags is not None else {}
@@ -178,9 +209,13 @@ class Run:
                 attempts=[Attempt.from_dict(a) for a in d["attempts"]],
             )
         except (KeyError, TypeError, ValueError) as e:
-            raise CorruptRunError(f"corrupt run metadata{' in ' + where if where else ''}: {e}") from None
+            raise CorruptRunError(
+                f"corrupt run metadata{' in ' + where if where else ''}: {e}"
+            ) from None
         if not run.attempts:
-            raise CorruptRunError(f"corrupt run metadata{' in ' + where if where else ''}: no attempts")
+            raise CorruptRunError(
+                f"corrupt run metadata{' in ' + where if where else ''}: no attempts"
+            )
         return run
 
     def __repr__(self) -> str:

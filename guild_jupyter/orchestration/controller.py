@@ -12,16 +12,22 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Callable, Union
+from collections.abc import Callable
+from typing import Union
 
 from guild_jupyter.config import Config
 from guild_jupyter.errors import GuildError
 from guild_jupyter.model.run import Run
-from guild_jupyter.model.status import RunStatus
 from guild_jupyter.orchestration import launcher
 from guild_jupyter.orchestration.launch import LaunchSpec
 from guild_jupyter.orchestration.process_info import is_alive, process_start_time
-from guild_jupyter.orchestration.reconcile import IN_PROCESS_KINDS, STOP_REQUEST, finish_orphan, owner_alive, reconcile
+from guild_jupyter.orchestration.reconcile import (
+    IN_PROCESS_KINDS,
+    STOP_REQUEST,
+    finish_orphan,
+    owner_alive,
+    reconcile,
+)
 from guild_jupyter.storage.layout import atomic_write_json
 from guild_jupyter.storage.store import RunStore
 
@@ -37,7 +43,9 @@ class Controller:
         reconcile(store, min_interval=2.0)
 
     # starting ----------------------------------------------------------------------
-    def submit(self, run: Run, spec: LaunchSpec, *, background: bool = False, echo: Echo | None = None) -> Run:
+    def submit(
+        self, run: Run, spec: LaunchSpec, *, background: bool = False, echo: Echo | None = None
+    ) -> Run:
         spec.save(self.store.meta_dir(run.id))
         self._launch(run.id)
         if background:
@@ -64,7 +72,11 @@ class Controller:
             with open(os.path.join(self.store.meta_dir(run_id), "supervisor.log"), "ab") as log:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "guild_jupyter.orchestration.supervisor", run_id],
-                    env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
                 )
             owner, pid, started = proc, proc.pid, process_start_time(proc.pid)
         self._procs[run_id] = owner
@@ -79,7 +91,9 @@ class Controller:
         """Run a finished run again as a new attempt (same id, same launch, its checkpoint)."""
         run = self.store.resolve(ref)
         if run.kind in IN_PROCESS_KINDS:
-            raise GuildError(f"run {run.short_id} ran in-process ({run.kind}); rerun it instead of restarting it")
+            raise GuildError(
+                f"run {run.short_id} ran in-process ({run.kind}); rerun it instead of restarting it"
+            )
         if not os.path.exists(os.path.join(self.store.meta_dir(run.id), "launch.json")):
             raise GuildError(f"run {run.short_id} has no launch record to restart from")
         self.store.new_attempt(run.id)
@@ -88,7 +102,11 @@ class Controller:
             os.unlink(os.path.join(meta, STOP_REQUEST))
         except FileNotFoundError:
             pass
-        offset = os.path.getsize(os.path.join(meta, "output")) if os.path.exists(os.path.join(meta, "output")) else 0
+        offset = (
+            os.path.getsize(os.path.join(meta, "output"))
+            if os.path.exists(os.path.join(meta, "output"))
+            else 0
+        )
         self._launch(run.id)
         if background:
             self._release(run.id)
@@ -96,8 +114,15 @@ class Controller:
         return self.wait(run.id, echo=echo, offset=offset)
 
     # following -----------------------------------------------------------------------
-    def wait(self, run_id: str, *, echo: Echo | None = None, poll: float = 0.05,
-             timeout: float | None = None, offset: int = 0) -> Run:
+    def wait(
+        self,
+        run_id: str,
+        *,
+        echo: Echo | None = None,
+        poll: float = 0.05,
+        timeout: float | None = None,
+        offset: int = 0,
+    ) -> Run:
         """Follow a run to its end, echoing its output from byte ``offset``; Ctrl-C stops the run."""
         deadline = None if timeout is None else time.time() + timeout
         proc = self._procs.get(run_id)
@@ -147,13 +172,18 @@ class Controller:
         run = self.store.resolve(ref)
         if run.status.terminal:
             raise GuildError(f"run {run.short_id} is already {run.status.value}")
-        atomic_write_json(os.path.join(self.store.meta_dir(run.id), STOP_REQUEST), {"reason": reason, "time": time.time()})
+        atomic_write_json(
+            os.path.join(self.store.meta_dir(run.id), STOP_REQUEST),
+            {"reason": reason, "time": time.time()},
+        )
         a = run.attempt
         if is_alive(a.pid, a.pid_started):
             # in-process runs are interrupted (KeyboardInterrupt), never killed with their host
             os.kill(a.pid, signal.SIGINT if run.kind in IN_PROCESS_KINDS else signal.SIGTERM)
             return self._wait_stopped(run.id) if wait else self.store.load_run(run.id)
-        return finish_orphan(self.store, run, "its supervisor was gone", grace=self.config.stop_grace_seconds)
+        return finish_orphan(
+            self.store, run, "its supervisor was gone", grace=self.config.stop_grace_seconds
+        )
 
     def _wait_stopped(self, run_id: str) -> Run:
         deadline = time.time() + self.config.stop_grace_seconds + 15
@@ -162,7 +192,9 @@ class Controller:
             if run.status.terminal:
                 return run
             if not owner_alive(run):  # e.g. the stop reached a supervisor still starting up
-                return finish_orphan(self.store, run, "its supervisor was gone", grace=self.config.stop_grace_seconds)
+                return finish_orphan(
+                    self.store, run, "its supervisor was gone", grace=self.config.stop_grace_seconds
+                )
             time.sleep(0.05)
         reconcile(self.store)
         return self.store.load_run(run_id)

@@ -20,8 +20,15 @@ LAUNCH = "launch.json"
 class LaunchSpec:
     FIELDS = ("argv", "env", "cwd", "output_scalars", "retries", "project_dir")
 
-    def __init__(self, argv: list[str], env: dict[str, str] | None = None, cwd: str | None = None,
-                 output_scalars: Any = None, retries: int = 0, project_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        output_scalars: Any = None,
+        retries: int = 0,
+        project_dir: str | None = None,
+    ) -> None:
         self.argv = argv
         self.env = env if env is not None else {}
         self.cwd = cwd  # None: the run directory
@@ -46,5 +53,9 @@ def flag_env(flags: dict[str, Any]) -> dict[str, str]:
     out = {}
     for name, value in flags.items():
         key = "FLAG_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
-        out[key] = json.dumps(value) if isinstance(value, (list, dict)) else ("" if value is None else str(value))
+        out[key] = (
+            json.dumps(value)
+            if isinstance(value, (list, dict))
+            else ("" if value is None else str(value))
+        )
     return out

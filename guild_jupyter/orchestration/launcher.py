@@ -8,8 +8,8 @@ session, takes the submitter's environment and supervises the run. The
 submitter keeps the connection and hears the final status the moment it is
 recorded, so following a run needs no polling.
 
-The launcher is keyed by interpreter and by the code's modification times, so
-an edited checkout never runs stale code; it exits after being idle for
+The launcher is keyed by interpreter, ``PYTHONPATH`` and the code's
+modification times, so an edited checkout never runs stale code; it exits after being idle for
 ``GUILD_JUPYTER_LAUNCHER_IDLE`` seconds (default 600). When it is not there
 (first run, or ``GUILD_JUPYTER_LAUNCHER=0``) the controller starts a
 supervisor as a new process instead: same behaviour, slower start.
@@ -49,7 +49,9 @@ def _fingerprint() -> str:
         for name in filenames:
             if name.endswith(".py"):
                 latest = max(latest, os.stat(os.path.join(dirpath, name)).st_mtime)
-    key = f"{sys.executable}\0{root}\0{latest}\0{guild_jupyter.__version__}".encode()
+    # PYTHONPATH too: a supervisor's imports (and the packages it records) follow it
+    parts = (sys.executable, root, latest, guild_jupyter.__version__, os.environ.get("PYTHONPATH"))
+    key = "\0".join(map(str, parts)).encode()
     return f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}"  # zlib: cheaper to import than hashlib
 
 
@@ -80,7 +82,7 @@ class Handle:
                 if not data:
                     break
                 self._buffer += data
-        except socket.timeout:
+        except TimeoutError:
             raise subprocess.TimeoutExpired("supervisor", timeout) from None
         except OSError:
             pass
@@ -119,9 +121,15 @@ def spawn(run_id: str, env: dict[str, str]) -> Handle | None:
 
 
 def _start_server(path: str, env: dict[str, str]) -> None:
-    subprocess.Popen([sys.executable, "-m", "guild_jupyter.orchestration.launcher", path], env=env,
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True, cwd="/")
+    subprocess.Popen(
+        [sys.executable, "-m", "guild_jupyter.orchestration.launcher", path],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd="/",
+    )
 
 
 # the server side ---------------------------------------------------------------
@@ -225,7 +233,9 @@ def _child(conn: socket.socket, request: dict[str, Any]) -> int:
         run_id = request["run"]
 
         meta = RunStore(home).meta_dir(run_id)
-        log = os.open(os.path.join(meta, "supervisor.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        log = os.open(
+            os.path.join(meta, "supervisor.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+        )
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(log, 1)

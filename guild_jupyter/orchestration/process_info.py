@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Iterable
 
 
 @lru_cache(maxsize=1)
@@ -34,7 +34,7 @@ def process_start_time(pid: int) -> float | None:
                 data = f.read()
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             return None
-        fields = data[data.rfind(b")") + 2:].split()
+        fields = data[data.rfind(b")") + 2 :].split()
         if fields[0] in (b"Z", b"X"):  # zombie or dead: not running any more
             return None
         return round(boot + int(fields[19]) / os.sysconf("SC_CLK_TCK"), 2)

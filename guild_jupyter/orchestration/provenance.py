@@ -13,7 +13,8 @@ import platform
 import socket
 import subprocess
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 SECRET_MARKERS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL")
 REDACTED = "<redacted>"
@@ -21,7 +22,10 @@ MAX_DIFF = 1024 * 1024
 
 
 def redact_env(env: Mapping[str, str]) -> dict[str, str]:
-    return {k: (REDACTED if any(m in k.upper() for m in SECRET_MARKERS) else v) for k, v in sorted(env.items())}
+    return {
+        k: (REDACTED if any(m in k.upper() for m in SECRET_MARKERS) else v)
+        for k, v in sorted(env.items())
+    }
 
 
 def installed_packages() -> dict[str, str]:
@@ -56,8 +60,9 @@ def _mtime(path: str) -> float | None:
 
 def git_state(directory: str) -> dict[str, Any] | None:
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, timeout=20,
-                              check=True).stdout
+        return subprocess.run(
+            ["git", *args], cwd=directory, capture_output=True, text=True, timeout=20, check=True
+        ).stdout
 
     try:
         commit = git("rev-parse", "HEAD").strip()
@@ -68,8 +73,12 @@ def git_state(directory: str) -> dict[str, Any] | None:
         diff = git("diff", "HEAD") if status.strip() else ""
     except (OSError, subprocess.SubprocessError):
         status, diff = "", ""
-    return {"commit": commit, "dirty": bool(status.strip()), "diff": diff[:MAX_DIFF],
-            "diff_truncated": len(diff) > MAX_DIFF}
+    return {
+        "commit": commit,
+        "dirty": bool(status.strip()),
+        "diff": diff[:MAX_DIFF],
+        "diff_truncated": len(diff) > MAX_DIFF,
+    }
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,13 +86,19 @@ def platform_name() -> str:
     return platform.platform()  # reads the interpreter binary: slow, so once per process
 
 
-def collect(project_dir: str | None, env: Mapping[str, str], python: str = sys.executable) -> dict[str, Any]:
+def collect(
+    project_dir: str | None, env: Mapping[str, str], python: str = sys.executable
+) -> dict[str, Any]:
     try:
         user = getpass.getuser()
     except Exception:
         user = None
     return {
-        "python": {"version": sys.version.split()[0], "executable": python, "implementation": platform.python_implementation()},
+        "python": {
+            "version": sys.version.split()[0],
+            "executable": python,
+            "implementation": platform.python_implementation(),
+        },
         "platform": platform_name(),
         "hostname": socket.gethostname(),
         "user": user,

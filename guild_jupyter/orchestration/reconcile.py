@@ -63,7 +63,9 @@ def finish_orphan(store: RunStore, run: Run, reason: str, grace: float = 2.0) ->
 
     updated = store.update_run(run.id, change)
     if changed:
-        store.events.emit(StatusChanged(run.id, status=status.value, attempt=attempt_n, reason=reason))
+        store.events.emit(
+            StatusChanged(run.id, status=status.value, attempt=attempt_n, reason=reason)
+        )
     return updated
 
 

@@ -22,7 +22,9 @@ def gpu_utilization() -> float | None:
     count = nv.nvmlDeviceGetCount()
     if not count:
         return None
-    return max(nv.nvmlDeviceGetUtilizationRates(nv.nvmlDeviceGetHandleByIndex(i)).gpu for i in range(count))
+    return max(
+        nv.nvmlDeviceGetUtilizationRates(nv.nvmlDeviceGetHandleByIndex(i)).gpu for i in range(count)
+    )
 
 
 class ResourceSampler:

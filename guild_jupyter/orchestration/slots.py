@@ -11,8 +11,8 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from guild_jupyter.config import Config
 
@@ -47,8 +47,13 @@ class SlotPool:
             return Slot(fd, i)
         return None
 
-    def acquire(self, run_id: str, cancelled: Callable[[], bool], my_turn: Callable[[], bool] = lambda: True,
-                poll: float = 0.05) -> Slot | None:
+    def acquire(
+        self,
+        run_id: str,
+        cancelled: Callable[[], bool],
+        my_turn: Callable[[], bool] = lambda: True,
+        poll: float = 0.05,
+    ) -> Slot | None:
         """Wait for a free slot (and for load under the throttle limits); None if cancelled.
 
         ``my_turn`` keeps the queue first-in first-out: a run tries for a slot
@@ -83,7 +88,10 @@ class SlotPool:
 
         if c.max_cpu_percent is not None and psutil.cpu_percent(interval=0.2) > c.max_cpu_percent:
             return True
-        if c.max_memory_percent is not None and psutil.virtual_memory().percent > c.max_memory_percent:
+        if (
+            c.max_memory_percent is not None
+            and psutil.virtual_memory().percent > c.max_memory_percent
+        ):
             return True
         if c.max_gpu_percent is not None:
             from guild_jupyter.orchestration.resources import gpu_utilization

@@ -14,8 +14,22 @@ import shutil
 import warnings
 from pathlib import Path
 
-SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", "node_modules", ".guild",
-             ".guild-jupyter", ".venv", "venv", ".tox", ".mypy_cache", ".pytest_cache", "site-packages"}
+SKIP_DIRS = {
+    ".git",
+    ".hg",
+    ".svn",
+    "__pycache__",
+    ".ipynb_checkpoints",
+    "node_modules",
+    ".guild",
+    ".guild-jupyter",
+    ".venv",
+    "venv",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    "site-packages",
+}
 
 
 class SourceCodeWarning(UserWarning):
@@ -23,8 +37,15 @@ class SourceCodeWarning(UserWarning):
 
 
 class SourceSpec:
-    def __init__(self, root: Path, include: list[str] | None = None, exclude: list[str] | None = None,
-                 max_file_size: int = 1024 * 1024, max_files: int = 100, always: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        include: list[str] | None = None,
+        exclude: list[str] | None = None,
+        max_file_size: int = 1024 * 1024,
+        max_files: int = 100,
+        always: list[str] | None = None,
+    ) -> None:
         self.root = root
         self.include = include or []
         self.exclude = exclude or []
@@ -51,8 +72,10 @@ def select(spec: SourceSpec, skip: list[Path] = ()) -> list[str]:
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(
-            d for d in dirnames
-            if d not in SKIP_DIRS and not d.startswith(".")
+            d
+            for d in dirnames
+            if d not in SKIP_DIRS
+            and not d.startswith(".")
             and not (here / d / "pyvenv.cfg").exists()
             and not any((here / d).resolve() == s for s in skip_abs)
         )
@@ -70,12 +93,17 @@ def select(spec: SourceSpec, skip: list[Path] = ()) -> list[str]:
         if truncated:
             break
     if truncated:
-        warnings.warn(SourceCodeWarning(f"source snapshot of {root} stopped at {spec.max_files} files"), stacklevel=3)
+        warnings.warn(
+            SourceCodeWarning(f"source snapshot of {root} stopped at {spec.max_files} files"),
+            stacklevel=3,
+        )
     return spec.always + chosen
 
 
 def _matches(rel: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(os.path.basename(rel), p) for p in patterns)
+    return any(
+        fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(os.path.basename(rel), p) for p in patterns
+    )
 
 
 def _default_pick(path: Path, spec: SourceSpec) -> bool:

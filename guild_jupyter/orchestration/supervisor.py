@@ -20,14 +20,19 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from guild_jupyter.config import Config
 from guild_jupyter.model.run import hostname
 from guild_jupyter.model.status import RunStatus
 from guild_jupyter.orchestration.launch import LaunchSpec
+from guild_jupyter.orchestration.process_info import (
+    descendants,
+    process_start_time,
+    self_identity,
+    signal_tree,
+)
 from guild_jupyter.orchestration.reconcile import reconcile, stop_requested
-from guild_jupyter.orchestration.process_info import descendants, process_start_time, self_identity, signal_tree
 from guild_jupyter.orchestration.slots import SlotPool
 from guild_jupyter.storage import layout
 from guild_jupyter.storage.output import STDERR, STDOUT, LineSplitter
@@ -106,14 +111,22 @@ class Supervisor:
         while True:
             slot = pool.acquire(self.run_id, lambda: self.signalled, self._my_turn)
             if slot is None:
-                self.store.set_status(self.run_id, RunStatus.CANCELLED, reason=stop_requested(self.store, self.run_id) or "stopped")
+                self.store.set_status(
+                    self.run_id,
+                    RunStatus.CANCELLED,
+                    reason=stop_requested(self.store, self.run_id) or "stopped",
+                )
                 return 0
             try:
                 status = self.attempt()
             finally:
                 slot.release()
             run = self.store.load_run(self.run_id)
-            if status is RunStatus.FAILED and run.attempt.n <= self.spec.retries and not self.signalled:
+            if (
+                status is RunStatus.FAILED
+                and run.attempt.n <= self.spec.retries
+                and not self.signalled
+            ):
                 deadline = time.time() + self.config.retry_delay * 2 ** (run.attempt.n - 1)
                 while time.time() < deadline:
                     if self.signalled:
@@ -127,7 +140,9 @@ class Supervisor:
         """No older run is waiting for a slot (dead waiters are reconciled away)."""
         created = self.store.load_run(self.run_id).created
         rows = self.store.index.execute(
-            "SELECT count(*) FROM runs WHERE status='pending' AND deleted=0 AND created < ?", (created,))
+            "SELECT count(*) FROM runs WHERE status='pending' AND deleted=0 AND created < ?",
+            (created,),
+        )
         if rows[0][0] == 0:
             return True
         now = time.time()
@@ -139,8 +154,13 @@ class Supervisor:
     def _env(self, attempt: int) -> dict[str, str]:
         env = dict(os.environ)
         env.update(self.spec.env)
-        env.update(RUN_ID=self.run_id, RUN_DIR=self.run_dir, GUILD_JUPYTER_HOME=str(self.store.home),
-                   GUILD_JUPYTER_ATTEMPT=str(attempt), PYTHONUNBUFFERED="1")
+        env.update(
+            RUN_ID=self.run_id,
+            RUN_DIR=self.run_dir,
+            GUILD_JUPYTER_HOME=str(self.store.home),
+            GUILD_JUPYTER_ATTEMPT=str(attempt),
+            PYTHONUNBUFFERED="1",
+        )
         try:
             with open(os.path.join(self.meta, CHECKPOINT), encoding="utf-8") as f:
                 env["GUILD_JUPYTER_CHECKPOINT"] = json.load(f)["path"]
@@ -156,23 +176,44 @@ class Supervisor:
         pid, started = self_identity()
         try:
             self.proc = proc = subprocess.Popen(
-                self.spec.argv, cwd=self.spec.cwd or self.run_dir, env=env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                self.spec.argv,
+                cwd=self.spec.cwd or self.run_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
             )
         except OSError as e:
             recorder.on_line(f"cannot start {self.spec.argv[0]}: {e}", STDERR, time.time())
             recorder.close()
-            self.store.set_status(self.run_id, RunStatus.FAILED, reason=f"cannot start: {e}", pid=pid,
-                                  pid_started=started)
+            self.store.set_status(
+                self.run_id,
+                RunStatus.FAILED,
+                reason=f"cannot start: {e}",
+                pid=pid,
+                pid_started=started,
+            )
             return RunStatus.FAILED
-        self.store.set_status(self.run_id, RunStatus.RUNNING, pid=pid, pid_started=started, child_pid=proc.pid,
-                              child_started=process_start_time(proc.pid), host=hostname())
-        pumps = [threading.Thread(target=_pump, args=(pipe, stream, recorder), daemon=True)
-                 for pipe, stream in ((proc.stdout, STDOUT), (proc.stderr, STDERR))]
+        self.store.set_status(
+            self.run_id,
+            RunStatus.RUNNING,
+            pid=pid,
+            pid_started=started,
+            child_pid=proc.pid,
+            child_started=process_start_time(proc.pid),
+            host=hostname(),
+        )
+        pumps = [
+            threading.Thread(target=_pump, args=(pipe, stream, recorder), daemon=True)
+            for pipe, stream in ((proc.stdout, STDOUT), (proc.stderr, STDERR))
+        ]
         for t in pumps:
             t.start()
         done = threading.Event()
-        sampler = threading.Thread(target=self._sample, args=(proc.pid, recorder, done), daemon=True)
+        sampler = threading.Thread(
+            target=self._sample, args=(proc.pid, recorder, done), daemon=True
+        )
         sampler.start()
         if n == 1 and not os.path.exists(os.path.join(self.meta, layout.PROVENANCE)):
             provenance = threading.Thread(target=self._provenance, args=(env,), daemon=True)
@@ -188,7 +229,10 @@ class Supervisor:
         if provenance is not None:
             provenance.join(timeout=60)  # a finished run has its provenance
         if self.signalled:
-            status, reason = RunStatus.CANCELLED, stop_requested(self.store, self.run_id) or "stopped"
+            status, reason = (
+                RunStatus.CANCELLED,
+                stop_requested(self.store, self.run_id) or "stopped",
+            )
         elif rc == 0:
             status, reason = RunStatus.COMPLETED, None
         elif rc < 0:
@@ -268,10 +312,16 @@ def _pump(pipe, stream: int, recorder: RunRecorder) -> None:  # type: ignore[no-
     pipe.close()
 
 
-def supervise(run_id: str, home: str | None, notify: Callable[[str], None] | None = None,
-              early_stop: list[int] | None = None) -> int:
+def supervise(
+    run_id: str,
+    home: str | None,
+    notify: Callable[[str], None] | None = None,
+    early_stop: list[int] | None = None,
+) -> int:
     """Run a supervisor in this process (a fresh interpreter or a launcher's fork)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s supervisor %(levelname)s %(message)s"
+    )
     store = RunStore(home)
     try:
         supervisor = Supervisor(store, run_id)
@@ -282,7 +332,9 @@ def supervise(run_id: str, home: str | None, notify: Callable[[str], None] | Non
         try:
             run = store.load_run(run_id)
             if not run.status.terminal:
-                store.set_status(run_id, RunStatus.FAILED, reason=f"supervisor error: {type(e).__name__}: {e}")
+                store.set_status(
+                    run_id, RunStatus.FAILED, reason=f"supervisor error: {type(e).__name__}: {e}"
+                )
         except Exception:
             log.exception("could not record the failure")
         return 1

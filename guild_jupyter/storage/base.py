@@ -8,7 +8,8 @@ store can implement it later behind the ``guild_jupyter.stores`` entry point.
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from guild_jupyter.model.run import Run
 from guild_jupyter.model.status import RunStatus
@@ -22,9 +23,17 @@ if TYPE_CHECKING:
 
 class BaseRunStore(abc.ABC):
     @abc.abstractmethod
-    def create_run(self, op: str, *, kind: str, flags: dict[str, Any], label: str = "",
-                   tags: Iterable[str] = (), sweep: str | None = None,
-                   source: dict[str, Any] | None = None) -> Run: ...
+    def create_run(
+        self,
+        op: str,
+        *,
+        kind: str,
+        flags: dict[str, Any],
+        label: str = "",
+        tags: Iterable[str] = (),
+        sweep: str | None = None,
+        source: dict[str, Any] | None = None,
+    ) -> Run: ...
 
     @abc.abstractmethod
     def load_run(self, run_id: str) -> Run: ...
@@ -49,7 +58,9 @@ class BaseRunStore(abc.ABC):
     def runs_frame(self, **filters: Any) -> pd.DataFrame: ...
 
     @abc.abstractmethod
-    def scalars_frame(self, run_ids: list[str] | None = None, keys: list[str] | None = None) -> pd.DataFrame: ...
+    def scalars_frame(
+        self, run_ids: list[str] | None = None, keys: list[str] | None = None
+    ) -> pd.DataFrame: ...
 
     @abc.abstractmethod
     def output_writer(self, run_id: str) -> OutputWriter: ...

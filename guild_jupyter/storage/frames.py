@@ -101,13 +101,15 @@ def scalars_frame(store: RunStore, run_ids: list[str], keys: list[str] | None) -
                 steps.append(s)
                 values.append(v)
                 times.append(t)
-    df = pd.DataFrame({
-        "run": pd.Series(runs, dtype="object"),
-        "key": pd.Series(ks, dtype="object"),
-        "step": np.asarray(steps, dtype="int64"),
-        "value": np.asarray(values, dtype="float64"),
-        "time": pd.Series(times, dtype="float64"),
-    })
+    df = pd.DataFrame(
+        {
+            "run": pd.Series(runs, dtype="object"),
+            "key": pd.Series(ks, dtype="object"),
+            "step": np.asarray(steps, dtype="int64"),
+            "value": np.asarray(values, dtype="float64"),
+            "time": pd.Series(times, dtype="float64"),
+        }
+    )
     df["time"] = to_datetime(df["time"])
     return df.sort_values(["run", "key", "step", "time"], kind="stable").reset_index(drop=True)
 

@@ -20,17 +20,31 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from guild_jupyter.model.run import Run
 from guild_jupyter.storage.scalar_files import Summary
 
 SCHEMA_VERSION = 2
 FIXED = (
-    "id", "op", "kind", "status", "created", "started", "stopped", "label", "tags",
-    "sweep", "attempts", "exit_code", "reason", "deleted", "updated",
+    "id",
+    "op",
+    "kind",
+    "status",
+    "created",
+    "started",
+    "stopped",
+    "label",
+    "tags",
+    "sweep",
+    "attempts",
+    "exit_code",
+    "reason",
+    "deleted",
+    "updated",
 )
 _SCHEMA = """
 CREATE TABLE runs (
@@ -183,7 +197,9 @@ class RunIndex:
             conn.execute("BEGIN")
             builder = _Writer(conn, set(FIXED))
             total = self._count_source()
-            tick = self._progress("Rebuilding run index", total) if self._progress and total else None
+            tick = (
+                self._progress("Rebuilding run index", total) if self._progress and total else None
+            )
             n = 0
             for run, summaries in self._rebuild_source():
                 builder.upsert_run(run)
@@ -227,7 +243,10 @@ class RunIndex:
 
     def set_deleted(self, run_id: str, deleted: bool) -> None:
         with self._write() as w:
-            w.conn.execute("UPDATE runs SET deleted=?, updated=? WHERE id=?", (int(deleted), time.time(), run_id))
+            w.conn.execute(
+                "UPDATE runs SET deleted=?, updated=? WHERE id=?",
+                (int(deleted), time.time(), run_id),
+            )
 
     def remove(self, run_id: str) -> None:
         with self._write() as w:
@@ -259,7 +278,9 @@ class RunIndex:
 class _Writer:
     """Statements that run inside one write transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, columns: set[str], not_bool: set[str] | None = None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, columns: set[str], not_bool: set[str] | None = None
+    ) -> None:
         self.conn = conn
         self.columns = columns
         self.not_bool = not_bool if not_bool is not None else set()  # known to hold non-bool values
@@ -283,9 +304,21 @@ class _Writer:
     def upsert_run(self, run: Run) -> None:
         cols = list(FIXED)
         values: list[Any] = [
-            run.id, run.op, run.kind, run.status.value, run.created, run.started, run.stopped,
-            run.label, json.dumps(run.tags), run.sweep, len(run.attempts), run.exit_code,
-            run.reason, int(run.deleted), time.time(),
+            run.id,
+            run.op,
+            run.kind,
+            run.status.value,
+            run.created,
+            run.started,
+            run.stopped,
+            run.label,
+            json.dumps(run.tags),
+            run.sweep,
+            len(run.attempts),
+            run.exit_code,
+            run.reason,
+            int(run.deleted),
+            time.time(),
         ]
         for name, value in run.flags.items():
             col = "flags." + name
@@ -296,17 +329,32 @@ class _Writer:
         marks = ",".join("?" * len(cols))
         updates = ",".join(f"{quote(c)}=excluded.{quote(c)}" for c in cols[1:])
         self.conn.execute(
-            f"INSERT INTO runs ({names}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}", values
+            f"INSERT INTO runs ({names}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}",
+            values,
         )
         self.conn.execute("DELETE FROM run_tags WHERE run=?", (run.id,))
         if run.tags:
-            self.conn.executemany("INSERT OR IGNORE INTO run_tags VALUES (?,?)", [(run.id, t) for t in run.tags])
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO run_tags VALUES (?,?)", [(run.id, t) for t in run.tags]
+            )
 
     def merge_summary(self, run_id: str, key: str, s: Summary) -> None:
         self.conn.execute(
             _MERGE_SUMMARY,
-            (run_id, key, s.first, s.first_step, s.first_time, s.last, s.last_step, s.last_time,
-             s.min, s.max, s.count, s.total),
+            (
+                run_id,
+                key,
+                s.first,
+                s.first_step,
+                s.first_time,
+                s.last,
+                s.last_step,
+                s.last_time,
+                s.min,
+                s.max,
+                s.count,
+                s.total,
+            ),
         )
         col = "scalars." + key
         self.ensure_column(col, False)

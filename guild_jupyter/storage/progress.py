@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 def console_progress(description: str, total: int) -> Callable[..., None] | None:

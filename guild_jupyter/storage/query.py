@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from guild_jupyter.errors import QueryError
 from guild_jupyter.model.status import RunStatus
 
 
 class RunFilter:
-    def __init__(self, op: str | None = None, status: str | Sequence[str] | None = None, label: str | None = None,
-                 tag: str | Sequence[str] | None = None, started_after: Any = None, started_before: Any = None,
-                 sweep: str | None = None, deleted: bool | None = False, where: str | None = None,
-                 limit: int | None = None) -> None:
+    def __init__(
+        self,
+        op: str | None = None,
+        status: str | Sequence[str] | None = None,
+        label: str | None = None,
+        tag: str | Sequence[str] | None = None,
+        started_after: Any = None,
+        started_before: Any = None,
+        sweep: str | None = None,
+        deleted: bool | None = False,
+        where: str | None = None,
+        limit: int | None = None,
+    ) -> None:
         self.op, self.status, self.label, self.tag = op, status, label, tag
         self.started_after, self.started_before = started_after, started_before
         self.sweep, self.deleted, self.where, self.limit = sweep, deleted, where, limit
@@ -74,7 +84,9 @@ def to_epoch(value: Any, what: str) -> float:
         try:
             value = dt.datetime.fromisoformat(value.strip())
         except ValueError:
-            raise QueryError(f"{what}: cannot read {value!r} as a date/time (use e.g. 2026-12-04 or 2026-12-04T10:30)") from None
+            raise QueryError(
+                f"{what}: cannot read {value!r} as a date/time (use e.g. 2026-12-04 or 2026-12-04T10:30)"
+            ) from None
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
     if isinstance(value, dt.datetime):

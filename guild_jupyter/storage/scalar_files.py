@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from guild_jupyter.errors import GuildError
 
@@ -39,7 +39,7 @@ def append_text(path: str | os.PathLike[str], text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         while data:
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
     finally:
         os.close(fd)
 
@@ -69,12 +69,32 @@ def iter_points(scalars_dir: str | os.PathLike[str]) -> Iterator[Point]:
 class Summary:
     """first/last/min/max/count/sum of one key; first and last by (step, time)."""
 
-    __slots__ = ("first", "first_step", "first_time", "last", "last_step", "last_time", "min", "max", "count",
-                 "total")
+    __slots__ = (
+        "first",
+        "first_step",
+        "first_time",
+        "last",
+        "last_step",
+        "last_time",
+        "min",
+        "max",
+        "count",
+        "total",
+    )
 
-    def __init__(self, first: float, first_step: int, first_time: float, last: float, last_step: int,
-                 last_time: float, min: float | None = None, max: float | None = None, count: int = 0,
-                 total: float = 0.0) -> None:
+    def __init__(
+        self,
+        first: float,
+        first_step: int,
+        first_time: float,
+        last: float,
+        last_step: int,
+        last_time: float,
+        min: float | None = None,
+        max: float | None = None,
+        count: int = 0,
+        total: float = 0.0,
+    ) -> None:
         self.first, self.first_step, self.first_time = first, first_step, first_time
         self.last, self.last_step, self.last_time = last, last_step, last_time
         self.min, self.max, self.count, self.total = min, max, count, total
@@ -134,9 +154,15 @@ def summarize(points: list[Point]) -> dict[str, Summary]:
         first, last = min(order), max(order)
         finite = [v for v in values if v == v]
         out[key] = Summary(
-            first=values[first[2]], first_step=first[0], first_time=first[1],
-            last=values[last[2]], last_step=last[0], last_time=last[1],
-            min=min(finite) if finite else None, max=max(finite) if finite else None,
-            count=len(values), total=math.fsum(finite),
+            first=values[first[2]],
+            first_step=first[0],
+            first_time=first[1],
+            last=values[last[2]],
+            last_step=last[0],
+            last_time=last[1],
+            min=min(finite) if finite else None,
+            max=max(finite) if finite else None,
+            count=len(values),
+            total=math.fsum(finite),
         )
     return out

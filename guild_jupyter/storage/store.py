@@ -11,9 +11,10 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from guild_jupyter.errors import GuildError, RunNotFound
 from guild_jupyter.events import EventBus, RunCreated, RunDeleted, ScalarsLogged, StatusChanged
@@ -23,8 +24,8 @@ from guild_jupyter.storage import layout
 from guild_jupyter.storage.base import BaseRunStore
 from guild_jupyter.storage.index import RunIndex
 from guild_jupyter.storage.output import OutputWriter, read_complete_lines, read_output
-from guild_jupyter.storage.scalar_files import Summary, SummaryBuilder, iter_points
 from guild_jupyter.storage.query import RunFilter
+from guild_jupyter.storage.scalar_files import Summary, SummaryBuilder, iter_points
 from guild_jupyter.tracking.scalar_writer import ScalarWriter
 
 
@@ -33,8 +34,11 @@ class CorruptRunWarning(UserWarning):
 
 
 class RunStore(BaseRunStore):
-    def __init__(self, home: str | os.PathLike[str] | None = None,
-                 progress: Callable[[str, int], Any] | None = None) -> None:
+    def __init__(
+        self,
+        home: str | os.PathLike[str] | None = None,
+        progress: Callable[[str, int], Any] | None = None,
+    ) -> None:
         self.home = Path(home).expanduser().absolute() if home else layout.default_home()
         self.runs_dir = self.home / "runs"
         self.trash_dir = self.home / "trash" / "runs"
@@ -62,14 +66,31 @@ class RunStore(BaseRunStore):
         return os.path.join(self.run_dir(run_id), layout.META_DIR)
 
     # records -----------------------------------------------------------------
-    def create_run(self, op: str, *, kind: str, flags: dict[str, Any], label: str = "",
-                   tags: Iterable[str] = (), sweep: str | None = None,
-                   source: dict[str, Any] | None = None, run_id: str | None = None,
-                   running: dict[str, Any] | None = None) -> Run:
+    def create_run(
+        self,
+        op: str,
+        *,
+        kind: str,
+        flags: dict[str, Any],
+        label: str = "",
+        tags: Iterable[str] = (),
+        sweep: str | None = None,
+        source: dict[str, Any] | None = None,
+        run_id: str | None = None,
+        running: dict[str, Any] | None = None,
+    ) -> Run:
         """Record a new run, ``pending``; with ``running`` (attempt fields such as
         ``pid``) it is created already running, saving a write for in-process runs."""
-        run = Run(id=run_id or new_run_id(), op=op, kind=kind, flags=dict(flags), label=label or "",
-                  tags=_unique(tags), sweep=sweep, source=source or {})
+        run = Run(
+            id=run_id or new_run_id(),
+            op=op,
+            kind=kind,
+            flags=dict(flags),
+            label=label or "",
+            tags=_unique(tags),
+            sweep=sweep,
+            source=source or {},
+        )
         if running is not None:
             a = run.attempt
             a.status = a.status.check_transition(RunStatus.RUNNING)
@@ -87,7 +108,9 @@ class RunStore(BaseRunStore):
         return run
 
     def _write_record(self, run: Run, meta: str | None = None) -> None:
-        layout.atomic_write_json(os.path.join(meta or self.meta_dir(run.id), layout.RUN_JSON), run.to_dict())
+        layout.atomic_write_json(
+            os.path.join(meta or self.meta_dir(run.id), layout.RUN_JSON), run.to_dict()
+        )
 
     def load_run(self, run_id: str) -> Run:
         meta = self.meta_dir(run_id)
@@ -100,7 +123,9 @@ class RunStore(BaseRunStore):
     def _run_lock(self, run_id: str) -> Iterator[None]:
         import fcntl
 
-        fd = os.open(os.path.join(self.meta_dir(run_id), layout.LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(
+            os.path.join(self.meta_dir(run_id), layout.LOCK), os.O_RDWR | os.O_CREAT, 0o644
+        )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -133,8 +158,9 @@ class RunStore(BaseRunStore):
                 setattr(a, name, value)
 
         run = self.update_run(run_id, change)
-        self.events.emit(StatusChanged(run_id, status=run.status.value, attempt=run.attempt.n,
-                                       reason=run.reason))
+        self.events.emit(
+            StatusChanged(run_id, status=run.status.value, attempt=run.attempt.n, reason=run.reason)
+        )
         return run
 
     def new_attempt(self, run_id: str, **attempt: Any) -> Run:
@@ -142,7 +168,9 @@ class RunStore(BaseRunStore):
 
         def change(run: Run) -> None:
             if not run.status.terminal:
-                raise GuildError(f"run {run.short_id} is {run.status.value}; only a finished run gets a new attempt")
+                raise GuildError(
+                    f"run {run.short_id} is {run.status.value}; only a finished run gets a new attempt"
+                )
             run.attempts.append(Attempt(run.attempt.n + 1, **attempt))
 
         run = self.update_run(run_id, change)
@@ -170,14 +198,21 @@ class RunStore(BaseRunStore):
         where = "" if deleted is None else f" AND deleted={int(deleted)}"
         if text.isdigit() and (isinstance(ref, int) or len(text) < 6):
             n = int(text)
-            rows = self.index.execute(
-                f"SELECT id FROM runs WHERE 1=1{where} ORDER BY created DESC LIMIT 1 OFFSET ?", (max(n - 1, 0),)
-            ) if n >= 1 else []
+            rows = (
+                self.index.execute(
+                    f"SELECT id FROM runs WHERE 1=1{where} ORDER BY created DESC LIMIT 1 OFFSET ?",
+                    (max(n - 1, 0),),
+                )
+                if n >= 1
+                else []
+            )
             if not rows:
                 raise RunNotFound(f"no run at index {n}")
             return rows[0][0]
         if not text or any(c not in "0123456789abcdef" for c in text.lower()):
-            raise RunNotFound(f"invalid run reference {text!r}: use an id, an id prefix or an index")
+            raise RunNotFound(
+                f"invalid run reference {text!r}: use an id, an id prefix or an index"
+            )
         rows = self.index.execute(
             f"SELECT id FROM runs WHERE id >= ? AND id < ?{where} ORDER BY created DESC LIMIT 6",
             (text.lower(), text.lower() + "g"),
@@ -186,13 +221,17 @@ class RunStore(BaseRunStore):
             raise RunNotFound(f"no run matches {text!r}" + (" in the trash" if deleted else ""))
         if len(rows) > 1:
             shown = ", ".join(r[0][:8] for r in rows[:5])
-            raise RunNotFound(f"run reference {text!r} is ambiguous: it matches {shown}{', ...' if len(rows) > 5 else ''}")
+            raise RunNotFound(
+                f"run reference {text!r} is ambiguous: it matches {shown}{', ...' if len(rows) > 5 else ''}"
+            )
         return rows[0][0]
 
     def list_rows(self, **filters: Any) -> list[dict[str, Any]]:
         """Index rows (fixed columns only), newest first: cheap, for listings."""
         f = RunFilter(**filters)
-        sql, params = f.sql("id, op, kind, status, created, started, stopped, label, tags, sweep, attempts, exit_code, reason, deleted")
+        sql, params = f.sql(
+            "id, op, kind, status, created, started, stopped, label, tags, sweep, attempts, exit_code, reason, deleted"
+        )
         cols, rows = self.index.query(sql, params)
         out = [dict(zip(cols, r)) for r in rows]
         for r in out:
@@ -254,7 +293,9 @@ class RunStore(BaseRunStore):
         if run.deleted:
             raise GuildError(f"run {run.short_id} is already in the trash")
         if not run.status.terminal:
-            raise GuildError(f"run {run.short_id} is {run.status.value}; stop it before deleting it")
+            raise GuildError(
+                f"run {run.short_id} is {run.status.value}; stop it before deleting it"
+            )
         os.replace(self.runs_dir / run_id, self.trash_dir / run_id)
         self.index.set_deleted(run_id, True)
         self.events.emit(RunDeleted(run_id))
@@ -294,11 +335,15 @@ class RunStore(BaseRunStore):
             try:
                 run = _read_record(str(meta))
                 if run.id != path.name:
-                    raise CorruptRunError(f"corrupt run metadata in {meta}: id {run.id} does not match its directory")
+                    raise CorruptRunError(
+                        f"corrupt run metadata in {meta}: id {run.id} does not match its directory"
+                    )
                 run.deleted = deleted
                 summaries = SummaryBuilder().extend(iter_points(meta / layout.SCALARS_DIR)).by_key
             except (CorruptRunError, OSError, UnicodeDecodeError) as e:
-                warnings.warn(CorruptRunWarning(f"skipping run directory {path}: {e}"), stacklevel=2)
+                warnings.warn(
+                    CorruptRunWarning(f"skipping run directory {path}: {e}"), stacklevel=2
+                )
                 continue
             yield run, summaries
 
@@ -310,10 +355,14 @@ class RunStore(BaseRunStore):
         indexed = {r[0]: r[1] for r in self.index.execute("SELECT id, status FROM runs")}
         report = {
             "runs": len(on_disk),
-            "corrupt": [str(w.message) for w in caught if issubclass(w.category, CorruptRunWarning)],
+            "corrupt": [
+                str(w.message) for w in caught if issubclass(w.category, CorruptRunWarning)
+            ],
             "missing_from_index": sorted(set(on_disk) - set(indexed)),
             "stale_in_index": sorted(set(indexed) - set(on_disk)),
-            "status_mismatch": sorted(i for i, r in on_disk.items() if i in indexed and indexed[i] != r.status.value),
+            "status_mismatch": sorted(
+                i for i, r in on_disk.items() if i in indexed and indexed[i] != r.status.value
+            ),
             "repaired": False,
         }
         if repair:
@@ -330,7 +379,9 @@ def _read_record(meta: str) -> Run:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except FileNotFoundError:
-        raise CorruptRunError(f"corrupt run directory {os.path.dirname(meta)}: no {layout.RUN_JSON}") from None
+        raise CorruptRunError(
+            f"corrupt run directory {os.path.dirname(meta)}: no {layout.RUN_JSON}"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CorruptRunError(f"corrupt run metadata in {path}: {e}") from None
     return Run.from_dict(data, where=path)

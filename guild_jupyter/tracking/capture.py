@@ -6,7 +6,8 @@ import io
 import sys
 import threading
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from guild_jupyter.storage.output import STDERR, STDOUT, LineSplitter
 
@@ -14,7 +15,9 @@ from guild_jupyter.storage.output import STDERR, STDOUT, LineSplitter
 class TeeStream(io.TextIOBase):
     """Writes through to the original stream and hands whole lines to ``sink``."""
 
-    def __init__(self, original: TextIO, stream: int, sink: Callable[[str, int, float], None]) -> None:
+    def __init__(
+        self, original: TextIO, stream: int, sink: Callable[[str, int, float], None]
+    ) -> None:
         self.original = original
         self.stream = stream
         self._sink = sink

@@ -56,8 +56,10 @@ def log(step: int | None = None, **values: Any) -> None:
     """
     rec = _active or _recorder_from_env()
     if rec is None:
-        raise GuildError("guild_jupyter.log() was called outside a run; start one with "
-                         "guild_jupyter.run(...) or a %%guild_run cell")
+        raise GuildError(
+            "guild_jupyter.log() was called outside a run; start one with "
+            "guild_jupyter.run(...) or a %%guild_run cell"
+        )
     if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
         try:
             step = int(step)  # numpy integers and the like
@@ -91,4 +93,6 @@ def checkpoint(path: str | os.PathLike[str]) -> None:
     full = os.path.abspath(path)
     if not os.path.exists(full):
         raise GuildError(f"checkpoint {path!r} does not exist")
-    atomic_write_json(os.path.join(rec.meta_dir, "checkpoint.json"), {"path": full, "time": time.time()})
+    atomic_write_json(
+        os.path.join(rec.meta_dir, "checkpoint.json"), {"path": full, "time": time.time()}
+    )

@@ -11,7 +11,8 @@ without names, group 1 is the key and group 2 the value. A map entry
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from guild_jupyter.errors import GuildError
 

@@ -23,8 +23,9 @@ class RunRecorder:
     attempts) never write to the same file.
     """
 
-    def __init__(self, store: RunStore, run_id: str, output_scalars: Any = None,
-                 capture_output: bool = True) -> None:
+    def __init__(
+        self, store: RunStore, run_id: str, output_scalars: Any = None, capture_output: bool = True
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.output = store.output_writer(run_id) if capture_output else None

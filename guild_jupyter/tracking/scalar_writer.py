@@ -14,8 +14,8 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from guild_jupyter.storage.scalar_files import Point, Summary, append_text, summarize
 
@@ -126,7 +126,9 @@ class _Flusher:
         with self._lock:
             self._writers.add(w)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="guild-jupyter-flush", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, name="guild-jupyter-flush", daemon=True
+                )
                 self._thread.start()
 
     def unregister(self, w: ScalarWriter) -> None:
