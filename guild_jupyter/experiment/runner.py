@@ -54,15 +54,18 @@ def start_operation(
     background: bool = False,
     retries: int = 0,
     echo: Callable[[str], None] | None = None,
+    sweep: str | None = None,
 ) -> Run:
-    """``start_run`` for an operation object already built (a cell, a notebook, a rerun)."""
+    """``start_run`` for an operation object already built (a cell, a notebook, a rerun);
+    ``sweep`` links the run to the sweep it is a trial of."""
     from guild_jupyter.orchestration.controller import Controller
 
     if retries < 0:
         raise GuildError(f"retries must be 0 or more, got {retries}")
     resolved = resolve_flags(op.flag_defs(), dict(flags or {}), op=op.name)
     controller = Controller(store)
-    run = store.create_run(op.name, kind=op.kind, flags=resolved, label=label, tags=tags, source=op.run_source())
+    run = store.create_run(op.name, kind=op.kind, flags=resolved, label=label, tags=tags,
+                           source=op.run_source(), sweep=sweep)
     try:
         spec = op.prepare(run, store, controller.config)
     except BaseException as e:
