@@ -125,7 +125,7 @@ def test_inline_and_background(env):
         "%%guild_run --inline factor=4\nfactor = 2\ny_inline = factor * 3\nprint(f'val: {y_inline}')",
         "ri = _\nprint(ri.kind, ri.status.value, y_inline, ri.id)",
         "import time\nt0 = time.time()",
-        "%%guild_run --background\nimport time\ntime.sleep(1.5)\nprint('done: 1')",
+        "%%guild_run --background\nimport time\ntime.sleep(3)\nprint('done: 1')",
         "rb = _\nprint(rb.status.value, round(time.time() - t0, 3), rb.id)",
     ])
     assert not any(errors(c) for c in cells), [text(c) for c in cells]
@@ -134,7 +134,7 @@ def test_inline_and_background(env):
     assert last_value(store, inline_id, "val") == 12
     assert "val: 12" in store.read_output(inline_id)
     status, elapsed, bg_id = text(cells[4]).split()
-    assert status in ("pending", "running") and float(elapsed) < 1.5
+    assert status in ("pending", "running") and float(elapsed) < 2.5  # the run takes 3 s
     deadline = time.time() + 30
     while store.load_run(bg_id).status.value in ("pending", "running") and time.time() < deadline:
         time.sleep(0.1)

@@ -20,6 +20,7 @@ folder) is written in place, as it would be in the kernel.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -65,7 +66,7 @@ class CellOperation:
                   namespace: Mapping[str, Any] | None = None, outputs: Iterable[str] = (),
                   notebook: str | None = None, capture_inputs: bool = True) -> CellOperation:
         """Detect flags and capture inputs; raises GuildError (nothing recorded) on bad input."""
-        flags = global_flags(parse_source(source, "<cell>"), source)
+        flags = detect_cell_flags(source)
         op = cls(name, source, flags, notebook_dir or os.getcwd(), outputs=list(outputs), notebook=notebook)
         if capture_inputs and namespace is not None:
             op.inputs = inputs_mod.capture(source, namespace, exclude=set(flags.defs))
@@ -92,13 +93,24 @@ class CellOperation:
             f"  {n} = {d.default!r}  ({d.type})" for n, d in self.flags.defs.items())
 
 
-def write_snapshot(snapshot: str, source: str, op: CellOperation) -> None:
+@functools.lru_cache(maxsize=64)
+def detect_cell_flags(source: str) -> ScriptFlags:
+    """The cell's literal-assignment flags (cached: a cell is often run many times; never mutated)."""
+    return global_flags(parse_source(source, "<cell>"), source)
+
+
+def write_snapshot(snapshot: str, source: str, op: CellOperation, *, inline: bool = False) -> None:
+    """``cell.py``; for a subprocess run also ``cell.json`` and the inputs (an inline run
+    has none: its folder, outputs and notebook are in the run record's ``source``)."""
     os.makedirs(snapshot, exist_ok=True)
     with open(os.path.join(snapshot, CELL_FILE), "w", encoding="utf-8") as f:
         f.write(source)
-    layout.atomic_write_json(os.path.join(snapshot, CELL_JSON),
-                             {"notebook_dir": op.notebook_dir, "outputs": op.outputs, "notebook": op.notebook})
-    inputs_mod.save(op.inputs, snapshot)
+    if inline:
+        return
+    with open(os.path.join(snapshot, CELL_JSON), "w", encoding="utf-8") as f:  # a new folder: no reader yet
+        json.dump({"notebook_dir": op.notebook_dir, "outputs": op.outputs, "notebook": op.notebook}, f)
+    if op.inputs:
+        inputs_mod.save(op.inputs, snapshot)
 
 
 def cell_op_name(source: str, notebook: str | None, cell_id: str | None = None) -> str:
@@ -108,7 +120,7 @@ def cell_op_name(source: str, notebook: str | None, cell_id: str | None = None) 
     if cell_id:
         return f"{stem}:cell-{cell_id[:8]}"
     try:
-        flags = global_flags(parse_source(source, "<cell>"), source)
+        flags = detect_cell_flags(source)
         blank = apply_globals(source, flags, {n: None for n in flags.defs})
     except GuildError:
         blank = source
@@ -144,7 +156,7 @@ def run_inline(op: CellOperation, flags: Mapping[str, Any], *, store: RunStore, 
     source = apply_globals(op.source, op.flags, run.flags)
     meta = store.meta_dir(run.id)
     snapshot = os.path.join(meta, layout.SOURCECODE)
-    write_snapshot(snapshot, source, op)
+    write_snapshot(snapshot, source, op, inline=True)
     recorder = RunRecorder(store, run.id)
     previous = logger.activate(recorder)
     status, reason, error = RunStatus.COMPLETED, None, None
@@ -187,6 +199,13 @@ def load_output(store: RunStore, ref: str | int, name: str, *, trust: bool = Fal
         return pickle.load(f)
 
 
-def cell_json(snapshot: str) -> dict[str, Any]:
-    with open(os.path.join(snapshot, CELL_JSON), encoding="utf-8") as f:
-        return json.load(f)
+def cell_json(snapshot: str, run: Run | None = None) -> dict[str, Any]:
+    """The snapshot's ``cell.json``; for an inline run, the same facts from its record."""
+    try:
+        with open(os.path.join(snapshot, CELL_JSON), encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        if run is None:
+            raise
+        return {"notebook_dir": run.source.get("dir"), "outputs": run.source.get("outputs") or [],
+                "notebook": run.source.get("notebook")}

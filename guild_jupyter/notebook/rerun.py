@@ -54,7 +54,7 @@ def rebuild_operation(store: RunStore, run: Run) -> Any:
 
         with open(os.path.join(snapshot, CELL_FILE), encoding="utf-8") as f:
             source = f.read()
-        info = cell_json(snapshot)
+        info = cell_json(snapshot, run)
         flags = global_flags(parse_source(source, "<cell>"), source)
         return CellOperation(run.op, source, flags, info.get("notebook_dir") or os.getcwd(),
                              inputs=inputs_mod.load_saved(snapshot), outputs=list(info.get("outputs") or []),
