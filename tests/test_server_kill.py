@@ -7,23 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import tornado.websocket
 
 from tests.conftest import _kill_leftovers
+from tests.server_conftest import TOKEN, Server
 
 from guild_jupyter.storage.store import RunStore
 
-REPO = Path(__file__).resolve().parent.parent
-TOKEN = "kill-test-token"
 SCRIPT = '''\
 import os, sys, time
 go = ""
@@ -34,67 +28,6 @@ while not os.path.exists(go):
 print("finishing", flush=True)
 sys.exit(3 if fail else 0)
 '''
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, tmp: Path, home: Path) -> None:
-        self.tmp, self.home = tmp, home
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        env = dict(os.environ, GUILD_JUPYTER_HOME=str(home), GUILD_JUPYTER_MAX_RUNS="4", JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-                   JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_DATA_DIR=str(tmp / "data"),
-                   PYTHONPATH=os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
-        config = tmp / "server_config.json"
-        config.write_text(json.dumps({"ServerApp": {
-            "jpserver_extensions": {"guild_jupyter": True, "jupyterlab": False, "jupyter_lsp": False,
-                                    "notebook_shim": False, "jupyter_server_terminals": False},
-            "allow_unauthenticated_access": False, "allow_root": True,
-            "terminals_enabled": False, "open_browser": False, "port": self.port,
-            "port_retries": 0, "ip": "127.0.0.1", "root_dir": str(tmp / "root")},
-            "IdentityProvider": {"token": TOKEN}}))
-        self.log = open(tmp / f"server-{self.port}.log", "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "jupyter_server", f"--config={config}"], env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def request(self, method, path, body=None):
-        req = urllib.request.Request(self.url + "guild/api/" + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Authorization": f"token {TOKEN}"})
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.loads(r.read())
-
-    def wait_up(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {(self.tmp / f'server-{self.port}.log').read_text()[-3000:]}")
-            try:
-                return self.request("GET", "runs")
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("server did not come up")
-
-    def kill(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        self.log.close()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.close()
 
 
 @pytest.fixture

@@ -387,14 +387,15 @@ class Manager:
         try:
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
-                f.seek(offset)
-                data = f.read(OUTPUT_CHUNK)
+                data = b""
+                if offset < size:
+                    f.seek(offset)
+                    data = f.read(OUTPUT_CHUNK)
         except FileNotFoundError:
             size, data = 0, b""
         if len(data) == OUTPUT_CHUNK and offset + len(data) < size:
             cut = data.rfind(b"\n") + 1
             data = data[:cut] if cut else data
-        offset = min(offset, max(size, 0)) if not data else offset
         return {"run": run_id, "offset": offset, "next": offset + len(data), "size": size,
                 "text": data.decode("utf-8", "replace")}
 
