@@ -191,6 +191,8 @@ def load_output(store: RunStore, ref: str | int, name: str, *, trust: bool = Fal
     if (run.kind.startswith("guild") or run.source.get("imported")) and not trust:
         raise GuildError(f"run {run.short_id} was imported: loading its pickles needs --trust")
     path = outputs_path(store, run.id, name)
+    if not os.path.exists(path) and not run.status.terminal:
+        raise GuildError(f"run {run.short_id} is still {run.status.value}: its outputs are saved when it ends")
     if not os.path.exists(path):
         saved = sorted(p[:-4] for p in os.listdir(os.path.dirname(path))) if os.path.isdir(os.path.dirname(path)) else []
         hint = f" (saved: {', '.join(saved)})" if saved else " (it saved no outputs; use --outputs NAME)"

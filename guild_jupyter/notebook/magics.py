@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from guild_jupyter.errors import GuildError
@@ -81,8 +81,8 @@ class GuildMagics(Magics):
     @argument("--executor", default="local", choices=["local"], help="where the run executes")
     @argument("--help-op", action="store_true", help="show the cell's flags and exit")
     @argument("flags", nargs="*", metavar="FLAG=VALUE", help="flag values overriding the cell's assignments")
-    @cell_magic
-    def guild_run(self, line: str, cell: str) -> Any:
+    @line_cell_magic
+    def guild_run(self, line: str, cell: str | None = None) -> Any:
         """Run this cell as a tracked, snapshotted operation.
 
         Top-level literal assignments in the cell (``lr = 0.1``) are its flags;
@@ -90,8 +90,11 @@ class GuildMagics(Magics):
         a fresh Python process; names it uses from the kernel are captured by value.
         """
         if _wants_help(line):
-            print(self.guild_run.__doc__)
+            self.guild_run.parser.print_help()
             return None
+        if cell is None:
+            raise UsageError("%%guild_run is a cell magic: put it on the first line of the cell to run "
+                             "(%guild_run --help shows its options)")
         try:  # POSIX quoting, so -l "a label" has no quotes in it
             argv = shlex.split(line)
         except ValueError as e:
