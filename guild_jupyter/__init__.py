@@ -18,6 +18,7 @@ _LAZY = {
     "scalars": "guild_jupyter.experiment.api",
     "get_run": "guild_jupyter.experiment.api",
     "stop": "guild_jupyter.experiment.api",
+    "sweep": "guild_jupyter.experiment.api",
     "restart": "guild_jupyter.experiment.api",
     "Run": "guild_jupyter.model.run",
     "RunStatus": "guild_jupyter.model.status",

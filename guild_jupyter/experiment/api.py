@@ -49,40 +49,68 @@ def run(
     ``target`` is a Python function (called in this process) or a script path
     (run by a supervisor process; ``background=True`` returns at once,
     ``retries=N`` retries a failure, ``echo=False`` keeps its output quiet).
+
+    A flag space in ``flags`` (``{"lr": "loguniform[1e-4:1e-1]"}``, a list, a
+    range) or ``batch="trials.csv"`` makes a sweep, returned as a ``Sweep``;
+    its options: ``optimizer``, ``max_trials``, ``minimize="loss"`` or
+    ``maximize="acc"``, ``objective_agg``, ``parallel``, ``random_seed``,
+    ``prune``, and ``print_trials=True`` to list a grid's trials without running.
     """
     store = store or default_store()
+    sweep_options = _sweep_options(options)
+    batch = options.pop("batch", None)
+    if callable(target) or isinstance(target, (str, os.PathLike)):
+        from guild_jupyter.sweeps import api as sweeps
+
+        operation = sweeps.operation_for(target, name=op)
+        if sweep_options or sweeps.is_sweep(operation, flags, batch):
+            if options.pop("print_trials", False):
+                return sweeps.print_trials(operation, flags, store=store, batch=batch, **sweep_options)
+            echo = _echo if options.pop("echo", True) else None
+            _no_more(options)
+            return sweeps.run_sweep(operation, flags, store=store, batch=batch, label=label, tags=tags,
+                                    echo=echo, **sweep_options)
     if callable(target):
         from guild_jupyter.experiment.function_op import run_function
 
-        return run_function(
-            target,
-            flags,
-            store=store,
-            label=label,
-            tags=tags,
-            op=op,
-            output_scalars=options.pop("output_scalars", None),
-        )
+        return run_function(target, flags, store=store, label=label, tags=tags, op=op,
+                            output_scalars=options.pop("output_scalars", None))
     if isinstance(target, (str, os.PathLike)):
-        import sys
-
         from guild_jupyter.experiment.runner import start_run
 
         echo = options.pop("echo", True)
-        unknown = set(options) - {"background", "retries"}
-        if unknown:
-            raise GuildError(f"run() got unknown options: {', '.join(sorted(unknown))}")
-        return start_run(
-            os.fspath(target),
-            flags,
-            store=store,
-            label=label,
-            tags=tags,
-            background=options.get("background", False),
-            retries=options.get("retries", 0),
-            echo=(lambda text: (sys.stdout.write(text), sys.stdout.flush())) if echo else None,
-        )
+        background, retries = options.pop("background", False), options.pop("retries", 0)
+        _no_more(options)
+        return start_run(os.fspath(target), flags, store=store, label=label, tags=tags, background=background,
+                         retries=retries, echo=_echo if echo else None)
     raise GuildError(f"cannot run {target!r}: expected a function or a script path")
+
+
+_SWEEP_OPTIONS = ("optimizer", "max_trials", "objective_agg", "parallel", "random_seed", "prune")
+
+
+def _sweep_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Sweep options out of ``options``; ``minimize="loss"``/``maximize="acc"`` name the objective."""
+    out = {k: options.pop(k) for k in _SWEEP_OPTIONS if k in options}
+    if "minimize" in options:
+        out.update(objective=options.pop("minimize"), minimize=True)
+    if "maximize" in options:
+        if "objective" in out:
+            raise GuildError("give either minimize= or maximize=, not both")
+        out.update(objective=options.pop("maximize"), minimize=False)
+    return out
+
+
+def _no_more(options: dict[str, Any]) -> None:
+    if options:
+        raise GuildError(f"run() got unknown options: {', '.join(sorted(options))}")
+
+
+def _echo(text: str) -> None:
+    import sys
+
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def stop(ref: str | int, *, wait: bool = True, store: RunStore | None = None) -> Run:

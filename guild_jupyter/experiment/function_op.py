@@ -41,6 +41,20 @@ def function_flags(fn: Callable[..., Any]) -> tuple[dict[str, FlagDef], bool]:
     return defs, var_kw
 
 
+class FunctionOperation:
+    """A function as an operation object (what sweeps run trials of)."""
+
+    kind = "function"
+
+    def __init__(self, fn: Callable[..., Any], op: str | None = None) -> None:
+        self.fn = fn
+        self.name = op or function_op_name(fn)
+        self._defs, self.accepts_any_flag = function_flags(fn)
+
+    def flag_defs(self) -> dict[str, FlagDef]:
+        return self._defs
+
+
 def function_op_name(fn: Callable[..., Any]) -> str:
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
     module = getattr(fn, "__module__", None)
@@ -56,6 +70,7 @@ def run_function(
     tags: Iterable[str] = (),
     op: str | None = None,
     output_scalars: Any = None,
+    sweep: str | None = None,
 ) -> Run:
     op_name = op or function_op_name(fn)
     defs, var_kw = function_flags(fn)
@@ -75,6 +90,7 @@ def run_function(
             "code": function_source(fn),
         },
         running={"pid": pid, "pid_started": pid_started, "host": hostname()},
+        sweep=sweep,
     )
     recorder = RunRecorder(store, run.id, output_scalars)
     previous = logger.activate(recorder)

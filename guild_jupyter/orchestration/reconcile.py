@@ -21,7 +21,7 @@ from guild_jupyter.orchestration.process_info import is_alive, kill_tree
 if TYPE_CHECKING:
     from guild_jupyter.storage.store import RunStore
 
-IN_PROCESS_KINDS = frozenset({"function", "inline"})
+IN_PROCESS_KINDS = frozenset({"function", "inline", "sweep"})  # owned by the caller's process
 LAUNCH_GRACE = 30.0  # seconds a new run may go without a recorded owner
 STOP_REQUEST = "stop-request.json"
 _last: dict[str, float] = {}

@@ -38,6 +38,10 @@ def to_datetime(seconds: pd.Series) -> pd.Series:
 
 
 def runs_frame(store: RunStore, f: RunFilter) -> pd.DataFrame:
+    """Sweep records are left out unless asked for (``kind="sweep"``): their flag
+    values are search-space text that would turn numeric columns into objects."""
+    if f.kind is None:
+        f.sweeps = False
     dynamic = store.index.dynamic_columns()
     flag_cols = [c for c in dynamic if c.startswith("flags.")]
     scalar_cols = [c for c in dynamic if c.startswith("scalars.")]

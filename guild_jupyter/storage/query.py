@@ -22,10 +22,14 @@ class RunFilter:
         deleted: bool | None = False,
         where: str | None = None,
         limit: int | None = None,
+        kind: str | Sequence[str] | None = None,
+        sweeps: bool = True,
     ) -> None:
         self.op, self.status, self.label, self.tag = op, status, label, tag
         self.started_after, self.started_before = started_after, started_before
         self.sweep, self.deleted, self.where, self.limit = sweep, deleted, where, limit
+        self.kind = kind
+        self.sweeps = sweeps  # False: leave sweep records out
 
     def sql(self, columns: str) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -65,6 +69,12 @@ class RunFilter:
         if self.sweep:
             clauses.append("sweep=?")
             params.append(self.sweep)
+        if self.kind:
+            kinds = [self.kind] if isinstance(self.kind, str) else list(self.kind)
+            clauses.append(f"kind IN ({','.join('?' * len(kinds))})")
+            params.extend(kinds)
+        elif not self.sweeps:
+            clauses.append("kind != 'sweep'")
         sql = f"SELECT {columns} FROM runs"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)

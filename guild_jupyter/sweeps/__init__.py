@@ -1,0 +1,1 @@
+"""Sweeps (Guild's batches): many runs of one operation over a flag space."""
