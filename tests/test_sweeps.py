@@ -193,3 +193,20 @@ def test_a_list_flag_takes_a_list_value_not_a_sweep(store):
 
     run = gj.run(g, {"layers": [128, 64, 32]}, store=store)
     assert run.flags["layers"] == [128, 64, 32] and run.result == {"n": 3}
+
+
+def test_sweeps_from_the_cli(project, store):
+    from tests.conftest import cli
+
+    (project / "train.py").write_text("lr = 0.1\nprint(f'loss: {lr}')\n")
+    r = cli("run", "train.py", "lr=logspace[-3:-1:3]", "--print-trials", home=store.home, check=True)
+    assert r.stdout.split() == ["#", "lr", "1", "0.001", "2", "0.01", "3", "0.1"]
+    r = cli("run", "train.py", "lr=[0.3,0.2]", "-q", home=store.home, check=True)
+    sweep_id = r.stdout.split()[1]
+    assert "2 trials; best" in r.stdout and "lr=0.2" in r.stdout
+    listing = cli("runs", home=store.home, check=True).stdout.splitlines()
+    assert listing[0].endswith(f"(trial of {sweep_id})") and "train.py+" in listing[2]
+    r = cli("run", "train.py", "lr=[0.1,", home=store.home)
+    assert r.returncode == 1 and r.stderr.strip() == (
+        "guild-jupyter: error: flag 'lr': malformed sweep value '[0.1,' (unbalanced brackets?)")
+    assert len(store.list_rows()) == 3

@@ -28,7 +28,8 @@ def run_lines(rows: list[dict[str, Any]], first_index: int = 1) -> list[str]:
     table = []
     for i, r in enumerate(rows, first_index):
         tags = " ".join(f"#{t}" for t in r.get("tags") or [])
-        label = " ".join(x for x in (r.get("label") or "", tags) if x)
+        trial = f"(trial of {r['sweep'][:8]})" if r.get("sweep") else ""
+        label = " ".join(x for x in (r.get("label") or "", tags, trial) if x)
         table.append(
             [
                 f"[{i}:{r['id'][:8]}]",

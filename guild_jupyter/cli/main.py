@@ -37,6 +37,19 @@ def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deleted", action="store_true", help="list runs in the trash")
 
 
+def _sweep_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sweeps (a flag value like [a,b], range[..], uniform[..], or @trials.csv)")
+    g.add_argument("--optimizer", help="grid, random, tpe (default for search spaces), gp, cmaes or qmc")
+    g.add_argument("--max-trials", type=int, help="at most this many trials (default 20)")
+    g.add_argument("--minimize", metavar="SCALAR", help="the objective to minimize (default loss)")
+    g.add_argument("--maximize", metavar="SCALAR", help="the objective to maximize")
+    g.add_argument("--objective-agg", choices=["last", "min", "max"], help="which value of the objective counts")
+    g.add_argument("--random-seed", type=int, help="seed of the optimizer")
+    g.add_argument("--parallel", type=int, help="trials at once (under the global limit)")
+    g.add_argument("--prune", choices=["median", "asha", "hyperband"], help="stop unpromising trials early")
+    g.add_argument("--print-trials", action="store_true", help="show a grid's trials without running them")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="guild-jupyter", description="Experiment tracking for Jupyter, in the spirit of Guild AI.")
     parser.add_argument("--version", action="version", version=f"guild-jupyter {__version__}")
@@ -52,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=0, help="retry a failed run N times (with backoff)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not show the run's output")
     p.add_argument("--help-op", action="store_true", help="show the script's flags and exit")
+    _sweep_arguments(p)
+
+    p = sub.add_parser("sweep", help="continue a sweep")
+    p.add_argument("action", choices=["resume"], help="what to do")
+    p.add_argument("sweep", metavar="SWEEP", help="the sweep's id, prefix or index")
+    p.add_argument("--max-trials", type=int, help="how many more trials")
 
     p = sub.add_parser("stop", help="stop running runs")
     p.add_argument("runs", nargs="+", metavar="RUN")
@@ -155,7 +174,16 @@ def _run(args: argparse.Namespace, store: Any) -> int:
     if args.help_op:
         print(load_operation(args.target).help_text())
         return 0
-    flags = dict(split_assignment(a) for a in args.flags)
+    batches = [a for a in args.flags if a.startswith("@")]
+    flags = dict(split_assignment(a) for a in args.flags if not a.startswith("@"))
+    if len(batches) > 1:
+        raise GuildError("give one batch file (@trials.csv), not several")
+    from guild_jupyter.sweeps import api as sweeps
+
+    op = sweeps.operation_for(args.target)
+    options = _sweep_option_values(args)
+    if options or args.print_trials or sweeps.is_sweep(op, flags, batches[0] if batches else None):
+        return _run_sweep(args, store, op, flags, batches[0] if batches else None, options)
     echo = None if args.quiet or args.background else _echo
     run = start_run(args.target, flags, store=store, label=args.label, tags=args.tag,
                     background=args.background, retries=args.retries, echo=echo)
@@ -166,6 +194,48 @@ def _run(args: argparse.Namespace, store: Any) -> int:
         print(f"guild-jupyter: run {run.short_id} {run.status.value}: {run.reason}", file=sys.stderr)
         return 1
     return 0
+
+
+def _sweep_option_values(args: argparse.Namespace) -> dict[str, Any]:
+    out = {k: getattr(args, k) for k in ("optimizer", "max_trials", "objective_agg", "random_seed", "parallel",
+                                         "prune") if getattr(args, k) is not None}
+    if args.minimize and args.maximize:
+        raise GuildError("give either --minimize or --maximize, not both")
+    if args.minimize or args.maximize:
+        out.update(objective=args.minimize or args.maximize, minimize=bool(args.minimize))
+    return out
+
+
+def _run_sweep(args: argparse.Namespace, store: Any, op: Any, flags: dict[str, Any], batch: str | None,
+               options: dict[str, Any]) -> int:
+    from guild_jupyter.cli.format import align
+    from guild_jupyter.sweeps import api as sweeps
+
+    if args.background:
+        raise GuildError("a sweep runs in the foreground here; start it from a notebook to keep working")
+    if args.print_trials:
+        trials = sweeps.print_trials(op, flags, store=store, batch=batch, **options)
+        names = list(trials[0]) if trials else []
+        for line in align([["#", *names]] + [[str(i), *(repr(t[n]) for n in names)] for i, t in enumerate(trials, 1)]):
+            print(line)
+        return 0
+    sweep = sweeps.run_sweep(op, flags, store=store, batch=batch, label=args.label, tags=args.tag,
+                             echo=None if args.quiet else _echo, **options)
+    best = sweep.best
+    spec = sweep.spec
+    print(f"sweep {sweep.run.short_id} {sweep.run.status.value}: {len(sweep.runs)} trials; "
+          + (f"best {best.short_id} {' '.join(f'{k}={v!r}' for k, v in best.flags.items())}" if best
+             else f"no trial reported {spec['objective']}"))
+    return 0 if sweep.run.status == "completed" else 1
+
+
+@command("sweep")
+def _sweep(args: argparse.Namespace, store: Any) -> int:
+    from guild_jupyter.sweeps.api import resume_sweep
+
+    sweep = resume_sweep(args.sweep, store=store, max_trials=args.max_trials, echo=_echo)
+    print(f"sweep {sweep.run.short_id} {sweep.run.status.value}: {len(sweep.runs)} trials")
+    return 0 if sweep.run.status == "completed" else 1
 
 
 def _echo(text: str) -> None:
