@@ -122,7 +122,7 @@ def test_cell_run_flags_inputs_outputs_and_load(env):
 def test_inline_and_background(env):
     km, store, nbdir = env
     cells = execute(km, nbdir, [
-        "%%guild_run --inline factor=4\nfactor = 2\ny_inline = factor * 3\nprint(f'val: {y_inline}')",
+        "%%guild_run --inline factor=4\nfactor = 2\nwhere = !pwd\ny_inline = factor * 3\nprint(f'val: {y_inline}')",
         "ri = _\nprint(ri.kind, ri.status.value, y_inline, ri.id)",
         "import time\nt0 = time.time()",
         "%%guild_run --background\nimport time\ntime.sleep(3)\nprint('done: 1')",
@@ -130,7 +130,7 @@ def test_inline_and_background(env):
     ])
     assert not any(errors(c) for c in cells), [text(c) for c in cells]
     kind, status, value, inline_id = text(cells[1]).split()
-    assert (kind, status, value) == ("inline", "completed", "12")
+    assert (kind, status, value) == ("inline", "completed", "12")  # (with a shell escape in the cell)
     assert last_value(store, inline_id, "val") == 12
     assert "val: 12" in store.read_output(inline_id)
     status, elapsed, bg_id = text(cells[4]).split()
@@ -151,10 +151,11 @@ def test_bad_input_gives_one_line_and_creates_no_run(env):
         "%%guild_run nope=1\nepochs = 3",
         "import threading\nlock = threading.Lock()",
         "%%guild_run\nwith lock:\n    pass",
+        "%%guild_run\nx = 1\n!echo hi",
     ])
     assert run_ids(store) == before
     shown = {}
-    for i in (0, 1, 2, 4):  # IPython shows a UsageError as one stderr line, no traceback
+    for i in (0, 1, 2, 4, 5):  # IPython shows a UsageError as one stderr line, no traceback
         lines = text(cells[i]).strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("UsageError: "), text(cells[i])
         assert [o.name for o in cells[i].outputs] == ["stderr"]
@@ -162,6 +163,7 @@ def test_bad_input_gives_one_line_and_creates_no_run(env):
     assert "unrecognized arguments: --bogus" in shown[0]
     assert "epochs" in shown[1] and "abc" in shown[1]
     assert "unknown flag 'nope'" in shown[2]
+    assert "line 2 uses IPython syntax" in shown[5] and "--inline" in shown[5]
     msg = shown[4]
     assert "input 'lock'" in msg and "cannot be pickled" in msg and "--inline" in msg
 

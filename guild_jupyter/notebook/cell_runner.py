@@ -101,6 +101,12 @@ def save_outputs(meta_dir: str, namespace: dict, names: list) -> list:
     return missing
 
 
+def _display(*objs, **kwargs) -> None:
+    """IPython's ``display`` in a plain process: each object's repr, printed."""
+    for obj in objs:
+        print(repr(obj) if not isinstance(obj, str) else obj)
+
+
 def main(argv: list[str]) -> int:
     """``argv``: SNAPSHOT_DIR [NOTEBOOK_DIR [OUTPUTS]] (OUTPUTS comma-separated)."""
     snapshot = argv[0]
@@ -118,6 +124,7 @@ def main(argv: list[str]) -> int:
     module.__dict__["__builtins__"] = __builtins__
     sys.modules["__main__"] = module
     ns = module.__dict__
+    ns["display"] = _display  # a builtin in IPython; plain text here
     try:
         restore_inputs(snapshot, ns)
         code = compile(source, "<cell>", "exec")

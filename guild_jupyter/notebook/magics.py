@@ -120,6 +120,11 @@ class GuildMagics(Magics):
                 raise GuildError(f"--outputs: {o!r} is not a Python name")
         given = _flags(args.flags)
         name = args.op or cell_op_name(cell, notebook, _cell_id(self.shell))
+        if args.inline:  # in the kernel, IPython syntax (%time, !ls) works as in a plain cell
+            cell = self.shell.transform_cell(cell)
+        elif _ipython_syntax(cell):
+            raise GuildError(f"line {_ipython_syntax(cell)} uses IPython syntax (% or !), which a subprocess "
+                             "run cannot execute: use --inline, or plain Python")
         op = CellOperation.from_cell(cell, name=name, notebook_dir=os.getcwd(), namespace=self.shell.user_ns,
                                      outputs=outputs, notebook=notebook,
                                      capture_inputs=not (args.no_inputs or args.inline or args.help_op))
@@ -328,6 +333,21 @@ def _load_pairs(items: list[str]) -> list[tuple[str, str]]:
         if not var.isidentifier():
             raise GuildError(f"%guild load: {var!r} is not a Python name")
     return pairs
+
+
+def _ipython_syntax(cell: str) -> int | None:
+    """The first line (1-based) that is IPython syntax rather than Python, if any."""
+    import ast
+
+    try:
+        ast.parse(cell)
+        return None
+    except SyntaxError:
+        pass
+    for n, line in enumerate(cell.splitlines(), 1):
+        if line.lstrip().startswith(("%", "!")):
+            return n
+    return None
 
 
 def _wants_help(line: str) -> bool:
