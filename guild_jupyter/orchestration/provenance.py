@@ -58,7 +58,22 @@ def _mtime(path: str) -> float | None:
         return None
 
 
+def in_git_work_tree(directory: str) -> bool:
+    """A cheap look for ``.git`` up the tree, before paying for a ``git`` process."""
+    path = os.path.abspath(directory)
+    while True:
+        if os.path.exists(os.path.join(path, ".git")):
+            return True
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+
+
 def git_state(directory: str) -> dict[str, Any] | None:
+    if not in_git_work_tree(directory):
+        return None
+
     def git(*args: str) -> str:
         return subprocess.run(
             ["git", *args], cwd=directory, capture_output=True, text=True, timeout=20, check=True

@@ -249,12 +249,14 @@ class Supervisor:
             return
         from guild_jupyter.orchestration.resources import ResourceSampler
 
+        start = time.time()
+        if done.wait(min(interval, 1.0)):
+            return  # a short run: nothing worth sampling (and nothing spent on it)
         try:
             sampler = ResourceSampler(pid)
         except Exception:
             return  # the process has already ended
         try:
-            start = time.time()
             while not done.wait(interval):
                 t = time.time()
                 for key, value in sampler.sample().items():
