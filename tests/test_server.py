@@ -385,3 +385,24 @@ async def test_kernel_client_finds_and_uses_the_server(jp_serverapp, gj_store, s
         await asyncio.to_thread(c.stop, "f" * 32)
     listing = await asyncio.to_thread(c.runs, status="cancelled")
     assert [x["id"] for x in listing["runs"]] == [run["id"]]
+
+
+async def test_listing_renders_infinities_and_bools_as_json(api, gj_store):
+    """SQLite writes infinities as ``Inf``: the listing falls back to the exact path (null)."""
+    from guild_jupyter.storage.scalar_files import SummaryBuilder
+
+    a = gj_store.create_run("op", kind="script", flags={"lr": 0.5, "flag": True}, label="Info: Inf")
+    b = gj_store.create_run("op", kind="script", flags={"lr": 1e-3, "flag": False})
+    gj_store.index.merge_scalars(a.id, SummaryBuilder().extend([("loss", 0, float("inf"), 1.0)]).by_key)
+    gj_store.index.merge_scalars(b.id, SummaryBuilder().extend([("loss", 0, 0.25, 1.0)]).by_key)
+    code, body = await api("GET", "runs")
+    assert code == 200, body
+    rows = {r["id"]: r for r in body["runs"]}
+    assert rows[a.id]["scalars"]["loss"] is None and rows[b.id]["scalars"]["loss"] == 0.25
+    assert rows[a.id]["flags"] == {"lr": 0.5, "flag": True} and rows[b.id]["flags"]["flag"] is False
+    assert rows[a.id]["label"] == "Info: Inf"
+    gj_store.index.merge_scalars(a.id, SummaryBuilder().extend([("loss", 1, 2.0, 2.0)]).by_key)
+    code, body = await api("GET", "runs", params={"label": "Info"})  # the fast path, label with "Inf"
+    assert body["runs"][0]["scalars"]["loss"] == 2.0 and body["runs"][0]["flags"]["flag"] is True
+    code, body = await api("GET", "compare", params={"runs": f"{a.id},{b.id}"})
+    assert code == 200 and body["flags"] == ["flag", "lr"] and body["scalars"] == ["loss"]
