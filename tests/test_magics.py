@@ -260,3 +260,23 @@ def test_guild_commands_mirror_the_cli(env):
     assert text(cells[9]).strip().startswith("UsageError: %guild: unknown command 'frobnicate'")
     run = store.load_run(store.list_rows()[0]["id"])
     assert run.label == "relabelled" and run.tags == ["good"] and not run.deleted
+
+
+def test_a_grid_sweep_from_a_cell(env):
+    km, store, nbdir = env
+    before = run_ids(store)
+    cells = execute(km, nbdir, [
+        "offset = 0.5",
+        '%%guild_run --print-trials lr=[0.1,0.2] layers=range[1:2]\nlr = 0.1\nlayers = 1\nprint(f"loss: {lr * layers + offset}")',
+        '%%guild_run lr=[0.1,0.2] layers=range[1:2]\nlr = 0.1\nlayers = 1\nprint(f"loss: {lr * layers + offset}")',
+        "sweep = _\nprint(len(sweep.runs), sorted(sweep.best.flags.items()), sweep.run.status)",
+        '%%guild_run lr=[0.1,\nlr = 0.1\nprint(lr)',
+    ])
+    assert "0.2" in text(cells[1]) and "layers" in text(cells[1])  # the trials, as a table
+    assert "trial 4/4: lr=0.2 layers=2" in text(cells[2])
+    assert text(cells[3]).strip() == "4 [('layers', 1), ('lr', 0.1)] completed"
+    assert "UsageError: flag 'lr': malformed sweep value '[0.1,'" in text(cells[4])
+    new = run_ids(store) - before
+    assert len(new) == 5  # 4 trials and the sweep; the malformed one recorded nothing
+    trials = [store.load_run(i) for i in new if store.load_run(i).kind == "cell"]
+    assert sorted(last_value(store, r.id, "loss") for r in trials) == [0.6, 0.7, 0.7, 0.9]  # captured offset

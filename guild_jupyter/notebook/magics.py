@@ -80,7 +80,17 @@ class GuildMagics(Magics):
     @argument("--op", default=None, help="operation name (default: notebook name and cell)")
     @argument("--executor", default="local", choices=["local"], help="where the run executes")
     @argument("--help-op", action="store_true", help="show the cell's flags and exit")
-    @argument("flags", nargs="*", metavar="FLAG=VALUE", help="flag values overriding the cell's assignments")
+    @argument("--optimizer", help="sweeps: grid, random, tpe (default for search spaces), gp, cmaes or qmc")
+    @argument("--max-trials", type=int, help="sweeps: at most this many trials (default 20)")
+    @argument("--minimize", metavar="SCALAR", help="sweeps: the objective to minimize (default loss)")
+    @argument("--maximize", metavar="SCALAR", help="sweeps: the objective to maximize")
+    @argument("--objective-agg", choices=["last", "min", "max"], help="sweeps: which value of the objective")
+    @argument("--random-seed", type=int, help="sweeps: seed of the optimizer")
+    @argument("--parallel", type=int, help="sweeps: trials at once")
+    @argument("--prune", choices=["median", "asha", "hyperband"], help="sweeps: stop unpromising trials early")
+    @argument("--print-trials", action="store_true", help="sweeps: show a grid's trials without running them")
+    @argument("flags", nargs="*", metavar="FLAG=VALUE",
+              help="flag values overriding the cell's assignments; a list or range[..]/uniform[..] makes a sweep")
     @line_cell_magic
     def guild_run(self, line: str, cell: str | None = None) -> Any:
         """Run this cell as a tracked, snapshotted operation.
@@ -132,6 +142,9 @@ class GuildMagics(Magics):
             print(op.help_text())
             return None
         store = _store()
+        sweep = self._maybe_sweep(args, op, given, store)
+        if sweep is not None:
+            return sweep
         if args.inline:
             resolved = resolve_flags(op.flag_defs(), given, op=op.name)
             return run_inline(op, resolved, store=store, namespace=self.shell.user_ns, label=args.label,
@@ -142,6 +155,26 @@ class GuildMagics(Magics):
         if args.background:
             print(f"run {run.short_id} started in the background")
         return _finish(run, args.background)
+
+    def _maybe_sweep(self, args: argparse.Namespace, op: Any, given: dict[str, str], store: Any) -> Any:
+        """A sweep when the magic line holds a flag space or sweep options (else None)."""
+        from guild_jupyter.sweeps import api as sweeps
+
+        options = {k: getattr(args, k) for k in ("optimizer", "max_trials", "objective_agg", "random_seed",
+                                                 "parallel", "prune") if getattr(args, k) is not None}
+        if args.minimize and args.maximize:
+            raise GuildError("give either --minimize or --maximize, not both")
+        if args.minimize or args.maximize:
+            options.update(objective=args.minimize or args.maximize, minimize=bool(args.minimize))
+        if not (options or args.print_trials or sweeps.is_sweep(op, given)):
+            return None
+        if args.inline or args.background:
+            raise GuildError("a sweep runs its trials as subprocesses in the foreground: drop --inline/--background")
+        if args.print_trials:
+            import pandas as pd
+
+            return pd.DataFrame(sweeps.print_trials(op, given, store=store, **options))
+        return sweeps.run_sweep(op, given, store=store, label=args.label, tags=args.tag, echo=_echo, **options)
 
     @line_magic
     def guild(self, line: str) -> Any:
