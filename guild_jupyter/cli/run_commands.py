@@ -95,7 +95,7 @@ def _run(args: argparse.Namespace, store: Any) -> int:
     from guild_jupyter.sweeps import api as sweeps
 
     op = sweeps.operation_for(args.target)
-    options = _sweep_option_values(args)
+    options = sweeps.options_from_args(args)
     if options or args.print_trials or sweeps.is_sweep(op, flags, batches[0] if batches else None):
         return _run_sweep(args, store, op, flags, batches[0] if batches else None, options)
     echo = None if args.quiet or args.background else _echo
@@ -118,19 +118,6 @@ def _run(args: argparse.Namespace, store: Any) -> int:
         )
         return 1
     return 0
-
-
-def _sweep_option_values(args: argparse.Namespace) -> dict[str, Any]:
-    out = {
-        k: getattr(args, k)
-        for k in ("optimizer", "max_trials", "objective_agg", "random_seed", "parallel", "prune")
-        if getattr(args, k) is not None
-    }
-    if args.minimize and args.maximize:
-        raise GuildError("give either --minimize or --maximize, not both")
-    if args.minimize or args.maximize:
-        out.update(objective=args.minimize or args.maximize, minimize=bool(args.minimize))
-    return out
 
 
 def _run_sweep(

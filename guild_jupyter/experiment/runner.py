@@ -23,25 +23,10 @@ def load_operation(target: str):  # -> an operation object (ScriptOperation, ...
     raise GuildError(f"cannot run {target!r}: expected a Python script (.py) or a notebook (.ipynb)")
 
 
-def start_run(
-    target: str,
-    flags: Mapping[str, Any] | None = None,
-    *,
-    store: RunStore,
-    label: str = "",
-    tags: Iterable[str] = (),
-    background: bool = False,
-    retries: int = 0,
-    echo: Callable[[str], None] | None = None,
-) -> Run:
-    """Check the flags, record the run, snapshot it and hand it to a supervisor.
-
-    Bad input raises before anything is recorded.
-    """
-    if retries < 0:
-        raise GuildError(f"retries must be 0 or more, got {retries}")
-    return start_operation(load_operation(target), flags, store=store, label=label, tags=tags,
-                           background=background, retries=retries, echo=echo)
+def start_run(target: str, flags: Mapping[str, Any] | None = None, **options: Any) -> Run:
+    """Check the flags, record the run, snapshot it and hand it to a supervisor
+    (options as for :func:`start_operation`). Bad input raises before anything is recorded."""
+    return start_operation(load_operation(target), flags, **options)
 
 
 def start_operation(

@@ -160,12 +160,7 @@ class GuildMagics(Magics):
         """A sweep when the magic line holds a flag space or sweep options (else None)."""
         from guild_jupyter.sweeps import api as sweeps
 
-        options = {k: getattr(args, k) for k in ("optimizer", "max_trials", "objective_agg", "random_seed",
-                                                 "parallel", "prune") if getattr(args, k) is not None}
-        if args.minimize and args.maximize:
-            raise GuildError("give either --minimize or --maximize, not both")
-        if args.minimize or args.maximize:
-            options.update(objective=args.minimize or args.maximize, minimize=bool(args.minimize))
+        options = sweeps.options_from_args(args)
         if not (options or args.print_trials or sweeps.is_sweep(op, given)):
             return None
         if args.inline or args.background:

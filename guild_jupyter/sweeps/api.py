@@ -13,6 +13,17 @@ from guild_jupyter.sweeps.space import SweepSpace
 from guild_jupyter.sweeps.sweep import SPEC, Sweep, SweepRunner
 
 
+def options_from_args(args: Any) -> dict[str, Any]:
+    """Sweep options given on a command line or a magic line (argparse namespace)."""
+    out = {k: getattr(args, k) for k in ("optimizer", "max_trials", "objective_agg", "random_seed", "parallel",
+                                         "prune") if getattr(args, k, None) is not None}
+    if args.minimize and args.maximize:
+        raise GuildError("give either --minimize or --maximize, not both")
+    if args.minimize or args.maximize:
+        out.update(objective=args.minimize or args.maximize, minimize=bool(args.minimize))
+    return out
+
+
 def list_flags(op: Any) -> list[str]:
     return [name for name, d in op.flag_defs().items() if d.type == "list"]
 
