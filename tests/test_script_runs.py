@@ -152,3 +152,14 @@ def test_cli_run_exit_codes_and_errors(project, store):
         and r.stderr.strip() == "guild-jupyter: error: flag 'lr' expects a float, got 'fast'"
     )
     assert len(store.list_rows()) == 2
+
+
+def test_custom_output_scalar_patterns(project, store):
+    write(project, "fit.py", "print('Accuracy=0.91 after epoch 3')\nprint('loss: 0.5')\n")
+    run = gj.run("fit.py", store=store, echo=False,
+                 output_scalars=[{"acc": r"Accuracy=(\value)"}, r"^(\key): (\value)$"])
+    row = gj.runs(store=store).iloc[0]
+    assert row["scalars.acc"] == 0.91 and row["scalars.loss"] == 0.5 and run.status == "completed"
+    with pytest.raises(GuildError, match="invalid output-scalars pattern"):
+        gj.run("fit.py", store=store, output_scalars=["(unclosed"])
+    assert len(store.list_rows()) == 1

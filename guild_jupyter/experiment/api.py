@@ -80,9 +80,10 @@ def run(
 
         echo = options.pop("echo", True)
         background, retries = options.pop("background", False), options.pop("retries", 0)
+        output_scalars = options.pop("output_scalars", None)
         _no_more(options)
         return start_run(os.fspath(target), flags, store=store, label=label, tags=tags, background=background,
-                         retries=retries, echo=_echo if echo else None)
+                         retries=retries, echo=_echo if echo else None, output_scalars=output_scalars)
     raise GuildError(f"cannot run {target!r}: expected a function or a script path")
 
 

@@ -40,6 +40,7 @@ def start_operation(
     retries: int = 0,
     echo: Callable[[str], None] | None = None,
     sweep: str | None = None,
+    output_scalars: Any = None,
 ) -> Run:
     """``start_run`` for an operation object already built (a cell, a notebook, a rerun);
     ``sweep`` links the run to the sweep it is a trial of."""
@@ -47,6 +48,10 @@ def start_operation(
 
     if retries < 0:
         raise GuildError(f"retries must be 0 or more, got {retries}")
+    if output_scalars is not None:
+        from guild_jupyter.tracking.output_scalars import compile_patterns
+
+        compile_patterns(output_scalars)  # a bad pattern is a one-line error before anything is recorded
     resolved = resolve_flags(op.flag_defs(), dict(flags or {}), op=op.name)
     controller = Controller(store)
     run = store.create_run(op.name, kind=op.kind, flags=resolved, label=label, tags=tags,
@@ -57,4 +62,6 @@ def start_operation(
         store.set_status(run.id, RunStatus.FAILED, reason=f"could not prepare the run: {e}")
         raise
     spec.retries = retries
+    if output_scalars is not None:  # this run's patterns, over the operation's own
+        spec.output_scalars = output_scalars
     return controller.submit(run, spec, background=background, echo=echo)
