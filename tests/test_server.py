@@ -406,3 +406,34 @@ async def test_listing_renders_infinities_and_bools_as_json(api, gj_store):
     assert body["runs"][0]["scalars"]["loss"] == 2.0 and body["runs"][0]["flags"]["flag"] is True
     code, body = await api("GET", "compare", params={"runs": f"{a.id},{b.id}"})
     assert code == 200 and body["flags"] == ["flag", "lr"] and body["scalars"] == ["loss"]
+
+
+async def test_large_output_streams_in_bounded_contiguous_events(api, jp_ws_fetch, gj_store, jp_root_dir):
+    (jp_root_dir / "big").mkdir()
+    (jp_root_dir / "big" / "big.py").write_text(
+        "import sys\n"
+        "for i in range(30000):\n"
+        "    sys.stdout.write(f'{i:06d} ' + 'é' * 40 + '\\n')\n"
+        "sys.stdout.write('last line without newline ✓')\n")
+    ws = await jp_ws_fetch("guild", "api", "events")
+    json.loads(await ws.read_message())
+    code, run = await api("POST", "runs", body={"op": "big/big.py"})
+    assert code == 201, run
+    rid = run["id"]
+
+    def ended(msgs):
+        return any(m["type"] == "status" and m["run"] == rid and m["status"] in TERMINAL for m in msgs)
+
+    msgs = await next_events(ws, ended)
+    ws.close()
+    outs = [m for m in msgs if m["type"] == "output" and m["run"] == rid]
+    assert msgs[-1]["type"] == "status" and msgs[-1]["status"] == "completed"
+    assert outs[0]["offset"] == 0
+    for a, b in zip(outs, outs[1:]):
+        assert b["offset"] == a["next"]
+    assert all(len(m["text"].encode()) <= 256 * 1024 for m in outs)
+    text = "".join(m["text"] for m in outs)
+    code, full = await api("GET", "runs", rid, "output")
+    assert text == full["text"] and outs[-1]["next"] == full["size"]
+    assert text.count("\n") >= 30000 and text.rstrip("\n").endswith("last line without newline ✓")
+    assert "\ufffd" not in text  # no character split between events

@@ -220,7 +220,7 @@ class EventsHandler(JupyterHandler, websocket.WebSocketHandler):
 
     def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         self._closed = False
-        backlog = self.manager.subscribe(self.send_event, self._since)
+        backlog = self.manager.subscribe(self.send_event, self._since, close=self.close)
         self.write_message(json.dumps({"type": "hello", "seq": self.manager.seq}))
         for event in backlog:
             self.send_event(event)

@@ -46,7 +46,10 @@ LIST_FIELDS = ("id", "op", "kind", "status", "created", "started", "stopped", "l
                "sweep", "attempts", "exit_code", "reason", "deleted")
 SORTABLE_FIXED = frozenset(LIST_FIELDS) - {"tags"}
 _SQLITE_INF = re.compile(r"[:\[,]-?Inf\b")
-OUTPUT_CHUNK = 4 * 1024 * 1024  # bytes per output response / event at most
+OUTPUT_CHUNK = 4 * 1024 * 1024  # bytes per output response at most
+EVENT_CHUNK = 256 * 1024  # bytes of output per event at most
+TICK_OUTPUT = 1024 * 1024  # bytes of output read per unfinished run per tick at most
+BUFFER_BYTES = 32 * 1024 * 1024  # output text kept for resuming clients, at most
 
 
 class BadRequest(GuildError):
@@ -65,7 +68,8 @@ class Manager:
         self.reconcile_interval = reconcile_interval
         self.buffer: deque[dict[str, Any]] = deque(maxlen=buffer_size)
         self.seq = 0
-        self._subscribers: set[Callable[[dict[str, Any]], None]] = set()
+        self._subscribers: dict[Callable[[dict[str, Any]], None], Callable[[], None] | None] = {}
+        self._buffer_bytes = 0
         self._task: asyncio.Task | None = None
         self._started_at = 0.0
         # watcher state (touched only inside one tick, in a worker thread)
@@ -75,6 +79,7 @@ class Manager:
         self._tails: dict[str, int] = {}  # unfinished run id -> output byte offset
         self._ended_offsets: dict[str, int] = {}
         self._last_reconcile = 0.0
+        self._final: dict[str, dict[str, Any]] = {}  # final status events waiting for their output
 
     # lifecycle -----------------------------------------------------------------
     @property
@@ -98,8 +103,7 @@ class Manager:
     async def stop(self) -> None:
         """Stop watching. Runs are not touched: their supervisors own them."""
         task, self._task = self._task, None
-        for fn in list(self._subscribers):
-            close = getattr(fn, "close_stream", None)
+        for close in list(self._subscribers.values()):
             if close is not None:
                 try:
                     close()
@@ -136,9 +140,11 @@ class Manager:
             self._scalar_counts[r[0]] = self._read_scalar_counts(r[0])
 
     # events --------------------------------------------------------------------
-    def subscribe(self, fn: Callable[[dict[str, Any]], None], since: int | None = None) -> list[dict[str, Any]]:
-        """Add a subscriber; returns the buffered events after ``since`` to send first
-        (a ``gap`` message first if some of them are gone)."""
+    def subscribe(self, fn: Callable[[dict[str, Any]], None], since: int | None = None,
+                  close: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+        """Add a subscriber (``close`` is called when the manager stops); returns the
+        buffered events after ``since`` to send first (a ``gap`` message first if some
+        of them are gone)."""
         backlog: list[dict[str, Any]] = []
         if since is not None:
             first = self.buffer[0]["seq"] if self.buffer else self.seq + 1
@@ -146,23 +152,28 @@ class Manager:
                 backlog.append({"type": "gap", "seq": None, "since": since, "first": first,
                                 "message": f"events {since + 1} to {first - 1} are no longer kept; reload the runs"})
             backlog.extend(e for e in self.buffer if e["seq"] > since)
-        self._subscribers.add(fn)
+        self._subscribers[fn] = close
         return backlog
 
     def unsubscribe(self, fn: Callable[[dict[str, Any]], None]) -> None:
-        self._subscribers.discard(fn)
+        self._subscribers.pop(fn, None)
 
     def publish(self, events: Iterable[dict[str, Any]]) -> None:
         for event in events:
             self.seq += 1
             event["seq"] = self.seq
+            if len(self.buffer) == self.buffer.maxlen:
+                self._buffer_bytes -= len(self.buffer[0].get("text", ""))
             self.buffer.append(event)
+            self._buffer_bytes += len(event.get("text", ""))
+            while self._buffer_bytes > BUFFER_BYTES and len(self.buffer) > 1:
+                self._buffer_bytes -= len(self.buffer.popleft().get("text", ""))
             for fn in list(self._subscribers):
                 try:
                     fn(event)
                 except Exception:
                     log.debug("guild-jupyter: dropping an event subscriber", exc_info=True)
-                    self._subscribers.discard(fn)
+                    self._subscribers.pop(fn, None)
 
     async def _watch(self) -> None:
         while True:
@@ -206,7 +217,7 @@ class Manager:
                 event = {"type": "status", "run": run_id, "status": status, "attempt": attempts,
                          "reason": reason, "exit_code": exit_code}
                 if status in TERMINAL:
-                    late.append(event)
+                    self._final[run_id] = event  # sent once the run's output is all sent
                 else:
                     early.append(event)
             created_now = old is not None and old[0] == ""
@@ -223,11 +234,14 @@ class Manager:
         for run_id in list(self._tails):
             state = self._known.get(run_id)
             finished = state is None or state[0] in TERMINAL
-            output.extend(self._read_output(run_id, everything=finished))
-            if finished:
+            events, drained = self._read_output(run_id, finished)
+            output.extend(events)
+            if finished and drained:
                 self._ended_offsets[run_id] = self._tails.pop(run_id)
                 if len(self._ended_offsets) > 10_000:
                     self._ended_offsets.pop(next(iter(self._ended_offsets)))
+        for run_id in [i for i in self._final if i not in self._tails]:
+            late.append(self._final.pop(run_id))
         if len(self._known) > 50_000:  # forget finished runs; a later change is still reported
             for run_id in [i for i, s in self._known.items() if s[0] in TERMINAL][:25_000]:
                 self._known.pop(run_id, None)
@@ -247,34 +261,51 @@ class Manager:
         except OSError:
             return 0
 
-    def _read_output(self, run_id: str, everything: bool) -> list[dict[str, Any]]:
+    def _read_output(self, run_id: str, everything: bool) -> tuple[list[dict[str, Any]], bool]:
+        """New output of a run as events of at most EVENT_CHUNK bytes, at most TICK_OUTPUT
+        bytes a tick (the rest next tick): whole lines while it runs, everything once it
+        ended. Also whether the end of the file was reached."""
         offset = self._tails[run_id]
         path = self._output_path(run_id)
+        events: list[dict[str, Any]] = []
         if path is None:
-            return []
-        events = []
-        while True:
-            try:
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    data = f.read(OUTPUT_CHUNK)
-            except OSError:
-                return events
-            if not data:
-                break
-            more = len(data) == OUTPUT_CHUNK
-            end = len(data) if everything and not more else data.rfind(b"\n") + 1
-            if more and end == 0:
-                end = len(data)
-            if end == 0:
-                break
-            events.append({"type": "output", "run": run_id, "offset": offset, "next": offset + end,
-                           "text": data[:end].decode("utf-8", "replace")})
-            offset += end
-            self._tails[run_id] = offset
-            if not more:
-                break
-        return events
+            return events, True
+        read = 0
+        try:
+            f = open(path, "rb")
+        except OSError:
+            return events, True
+        drained = False
+        with f:
+            while read < TICK_OUTPUT:
+                f.seek(offset)
+                data = f.read(EVENT_CHUNK)
+                if not data:
+                    drained = True
+                    break
+                full = len(data) == EVENT_CHUNK
+                end = len(data) if everything else data.rfind(b"\n") + 1
+                if end == 0:
+                    if not full:
+                        drained = False
+                        break
+                    end = len(data)  # a line longer than a chunk goes in pieces
+                if full and end == len(data):
+                    # never split a UTF-8 character between two events
+                    while end > 0 and (data[end - 1] & 0xC0) == 0x80:
+                        end -= 1
+                    if end > 0 and data[end - 1] >= 0xC0:
+                        end -= 1
+                    end = end or len(data)
+                events.append({"type": "output", "run": run_id, "offset": offset, "next": offset + end,
+                               "text": data[:end].decode("utf-8", "replace")})
+                offset += end
+                read += end
+                self._tails[run_id] = offset
+                if not full:
+                    drained = end == len(data)
+                    break
+        return events, drained
 
     def _read_scalar_counts(self, run_id: str) -> dict[str, int]:
         return {k: c for k, c in self.store.index.execute(
