@@ -58,6 +58,12 @@ def add_parsers(sub: Any) -> None:
         if name == "purge":
             p.add_argument("-y", "--yes", action="store_true", help="do not ask")
 
+    p = sub.add_parser("import-guild", help="import Guild AI runs (never writes to the Guild home)")
+    p.add_argument(
+        "guild_home", nargs="?", metavar="GUILD_HOME",
+        help="a Guild AI home (default: Guild's own rule, $GUILD_HOME or ~/.guild)",
+    )
+
     p = sub.add_parser("check", help="compare the index with the run directories")
     p.add_argument(
         "--repair", action="store_true", help="rebuild the index from the run directories"
@@ -259,3 +265,11 @@ def _check(args: argparse.Namespace, store: Any) -> int:
         print("index rebuilt from the run directories")
         return 0
     return 1 if problems or report["corrupt"] else 0
+
+
+@command("import-guild")
+def _import_guild(args: argparse.Namespace, store: Any) -> int:
+    from guild_jupyter.guild_compat.importer import import_guild
+
+    print(import_guild(store, args.guild_home).summary())
+    return 0

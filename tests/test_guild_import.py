@@ -1,0 +1,157 @@
+"""import-guild on runs really produced by Guild AI 0.9.0.
+
+The fixture (tests/fixtures/guild_home) was made by scripts/make_guild_fixture.sh,
+which ran `guild run` in a throwaway venv and saved `guild compare --csv -` beside
+the runs as expected.csv. Guild is not needed here.
+"""
+
+import csv
+import hashlib
+import math
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli
+from guild_jupyter.guild_compat.importer import import_guild
+
+FIXTURE = Path(__file__).parent / "fixtures" / "guild_home"
+STATUS = {"completed": "completed", "error": "failed", "terminated": "cancelled"}
+BASE_COLUMNS = {"run", "operation", "started", "time", "status", "label"}
+
+
+def _tree_hash(root):
+    h = hashlib.sha256()
+    for dirpath, dirs, files in sorted(os.walk(root)):
+        dirs.sort()
+        for name in sorted(files):
+            p = Path(dirpath) / name
+            st = p.stat()
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+            h.update(str(st.st_mtime_ns).encode())
+        h.update(str(sorted(dirs)).encode())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def guild_home(tmp_path):
+    """A copy of the fixture (so a bug that writes cannot spoil the committed one)."""
+    dest = tmp_path / "guild-home"
+    shutil.copytree(FIXTURE, dest)
+    return dest
+
+
+def _expected():
+    with open(FIXTURE / "expected.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _value(text):
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def test_fixture_is_guild_0_9_0():
+    assert (FIXTURE / "GUILD_VERSION").read_text().split()[-1] == "0.9.0"
+    assert len(_expected()) == 5
+
+
+def test_import_matches_guild_compare(store, guild_home):
+    before = _tree_hash(guild_home)
+    result = import_guild(store, guild_home)
+    assert len(result.imported) == 5 and not result.skipped, result.summary()
+    assert _tree_hash(guild_home) == before  # the Guild home is not modified
+
+    runs = {r.id[:8]: r for r in store.list_runs()}
+    frame = store.runs_frame()
+    by_short = {row["id"][:8]: row for row in frame.to_dict("records")}
+    for row in _expected():
+        run = runs[row["run"]]
+        assert run.op == row["operation"]
+        assert run.status.value == STATUS[row["status"]]
+        assert run.label == row["label"]
+        assert run.source["imported"] == "guild"
+        points = store.scalars_frame([run.id])
+        last_step = None
+        for col, text in row.items():
+            if col in BASE_COLUMNS or text == "":
+                continue
+            if col in run.flags:
+                assert run.flags[col] == _value(text), (row["run"], col)
+            elif col == "step":  # Guild's compare shows the step of the last scalar
+                last_step = int(text)
+            else:
+                got = by_short[row["run"]][f"scalars.{col}"]
+                assert math.isclose(got, float(text), rel_tol=0, abs_tol=1e-12), (row["run"], col)
+        if last_step is not None:
+            assert points["step"].max() == last_step
+        # every flag Guild recorded is here, and only those
+        flag_cols = {c for c in row if c not in BASE_COLUMNS and row[c] != ""} - {"step"}
+        assert set(run.flags) <= flag_cols | set(run.flags)
+
+
+def test_import_keeps_times_tags_output_and_files(store, guild_home):
+    import_guild(store, guild_home)
+    run = store.resolve("d27f9861")
+    assert run.tags == ["toy"]
+    started = int((guild_home / "runs" / run.id / ".guild/attrs/started").read_text())
+    stopped = int((guild_home / "runs" / run.id / ".guild/attrs/stopped").read_text())
+    assert run.attempt.started == started / 1e6
+    assert run.attempt.stopped == stopped / 1e6
+    assert run.attempt.exit_code == 0
+    text = store.read_output(run.id)
+    assert "loss: 0.4545" in text
+    assert (Path(store.run_dir(run.id)) / "train.py").is_file()
+
+    failed = store.resolve("c00d75d7")
+    assert failed.status.value == "failed" and failed.attempt.exit_code == 3
+    stopped_run = store.resolve("49b66276")
+    assert stopped_run.status.value == "cancelled" and stopped_run.attempt.exit_code < 0
+
+
+def test_import_twice_creates_nothing(store, guild_home):
+    first = import_guild(store, guild_home)
+    before = sorted(r.id for r in store.list_runs())
+    record = Path(store.meta_dir(before[0])) / "run.json"
+    mtime = record.stat().st_mtime_ns
+    second = import_guild(store, guild_home)
+    assert second.imported == [] and len(second.existing) == len(first.imported)
+    assert sorted(r.id for r in store.list_runs()) == before
+    assert record.stat().st_mtime_ns == mtime
+    # a deleted imported run is not brought back either
+    store.delete(before[0])
+    third = import_guild(store, guild_home)
+    assert third.imported == []
+
+
+def test_running_guild_runs_are_skipped(store, guild_home):
+    run_dir = next((guild_home / "runs").iterdir())
+    (run_dir / ".guild" / "attrs" / "exit_status").unlink()
+    (run_dir / ".guild" / "LOCK.remote").write_text("")
+    result = import_guild(store, guild_home)
+    assert result.skipped == {run_dir.name: "running in Guild"}
+    assert len(result.imported) == 4
+
+
+def test_not_a_guild_home(store, tmp_path):
+    from guild_jupyter.errors import GuildError
+
+    with pytest.raises(GuildError, match="no Guild AI runs"):
+        import_guild(store, tmp_path)
+
+
+def test_cli_import_guild(home, guild_home, tmp_path):
+    r = cli("import-guild", guild_home, home=home, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "imported 5 run(s)" in r.stdout
+    r = cli("import-guild", guild_home, home=home, cwd=tmp_path)
+    assert "imported 0 run(s), 5 already present" in r.stdout
+    r = cli("runs", home=home, cwd=tmp_path)
+    assert "broken" in r.stdout and "failed" in r.stdout
