@@ -29,7 +29,6 @@ OUTPUT_INDEX = "output.index"
 SCALARS_DIR = "scalars"
 PROVENANCE = "provenance.json"
 SOURCECODE = "sourcecode"
-LOCK = "lock"
 
 
 def default_home() -> Path:

@@ -121,11 +121,10 @@ class RunStore(BaseRunStore):
 
     @contextmanager
     def _run_lock(self, run_id: str) -> Iterator[None]:
+        """An exclusive flock on the run's ``.run`` directory itself: no lock file to create."""
         import fcntl
 
-        fd = os.open(
-            os.path.join(self.meta_dir(run_id), layout.LOCK), os.O_RDWR | os.O_CREAT, 0o644
-        )
+        fd = os.open(self.meta_dir(run_id), os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
