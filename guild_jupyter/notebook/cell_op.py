@@ -99,14 +99,12 @@ def detect_cell_flags(source: str) -> ScriptFlags:
     return global_flags(parse_source(source, "<cell>"), source)
 
 
-def write_snapshot(snapshot: str, source: str, op: CellOperation, *, inline: bool = False) -> None:
-    """``cell.py``; for a subprocess run also ``cell.json`` and the inputs (an inline run
-    has none: its folder, outputs and notebook are in the run record's ``source``)."""
+def write_snapshot(snapshot: str, source: str, op: CellOperation) -> None:
+    """``cell.py``, ``cell.json`` and the inputs of a subprocess run (an inline run keeps
+    its code, folder, outputs and notebook in the run record's ``source``)."""
     os.makedirs(snapshot, exist_ok=True)
     with open(os.path.join(snapshot, CELL_FILE), "w", encoding="utf-8") as f:
         f.write(source)
-    if inline:
-        return
     with open(os.path.join(snapshot, CELL_JSON), "w", encoding="utf-8") as f:  # a new folder: no reader yet
         json.dump({"notebook_dir": op.notebook_dir, "outputs": op.outputs, "notebook": op.notebook}, f)
     if op.inputs:
@@ -150,13 +148,13 @@ def run_inline(op: CellOperation, flags: Mapping[str, Any], *, store: RunStore, 
 
     pid, pid_started = self_identity()
     op.inputs = {}
+    source = apply_globals(op.source, op.flags, dict(flags))
+    # the cell as it ran lives in the record (as a function run's code does): no snapshot
+    # folder to create keeps an inline run within its 2 ms budget
     run = store.create_run(op.name, kind="inline", flags=dict(flags), label=label, tags=tags,
-                           source=op.run_source(), running={"pid": pid, "pid_started": pid_started,
-                                                            "host": hostname()})
-    source = apply_globals(op.source, op.flags, run.flags)
+                           source={**op.run_source(), "code": source},
+                           running={"pid": pid, "pid_started": pid_started, "host": hostname()})
     meta = store.meta_dir(run.id)
-    snapshot = os.path.join(meta, layout.SOURCECODE)
-    write_snapshot(snapshot, source, op, inline=True)
     recorder = RunRecorder(store, run.id)
     previous = logger.activate(recorder)
     status, reason, error = RunStatus.COMPLETED, None, None

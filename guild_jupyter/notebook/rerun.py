@@ -45,15 +45,19 @@ class _Rerun:
 
 def rebuild_operation(store: RunStore, run: Run) -> Any:
     snapshot = os.path.join(store.meta_dir(run.id), layout.SOURCECODE)
-    if not os.path.isdir(snapshot):
+    inline_code = run.source.get("code") if run.kind == "inline" else None
+    if not os.path.isdir(snapshot) and inline_code is None:
         raise GuildError(f"run {run.short_id} has no snapshot to rerun from")
     if run.kind in ("cell", "inline"):
         from guild_jupyter.experiment.script_flags import global_flags, parse_source
         from guild_jupyter.notebook import inputs as inputs_mod
         from guild_jupyter.notebook.cell_op import CELL_FILE, CellOperation, cell_json
 
-        with open(os.path.join(snapshot, CELL_FILE), encoding="utf-8") as f:
-            source = f.read()
+        if inline_code is not None:
+            source = inline_code
+        else:
+            with open(os.path.join(snapshot, CELL_FILE), encoding="utf-8") as f:
+                source = f.read()
         info = cell_json(snapshot, run)
         flags = global_flags(parse_source(source, "<cell>"), source)
         return CellOperation(run.op, source, flags, info.get("notebook_dir") or os.getcwd(),
