@@ -68,3 +68,18 @@ def test_cli_rerun_of_a_script_reproduces(store, home, tmp_path):
     assert "reproduces: 1 scalar(s) match (loss)" in r.stdout
     r = cli("rerun", "nope", home=home)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_an_inline_run_keeps_its_code_and_reruns_from_it(store, tmp_path):
+    from guild_jupyter.notebook.cell_op import CellOperation, run_inline
+    from guild_jupyter.notebook.rerun import rerun
+
+    cell = "lr = 0.1\nprint(f'loss: {lr * 2}')\n"
+    op = CellOperation.from_cell(cell, name="nb:cell-1", notebook_dir=str(tmp_path), namespace={}, outputs=[],
+                                 notebook=None, capture_inputs=False)
+    ns: dict = {}
+    run = run_inline(op, {"lr": 0.25}, store=store, namespace=ns)
+    assert run.status == "completed" and ns["lr"] == 0.25 and run.output() == "loss: 0.5\n"
+    assert run.source["code"] == "lr = 0.25\nprint(f'loss: {lr * 2}')\n"
+    again = rerun(run.id, {}, store=store, check=True)
+    assert again.status == "completed" and again.flags == {"lr": 0.25} and again.output().startswith("loss: 0.5")
