@@ -165,6 +165,15 @@ async def test_listing_filters_paging_sorting_compare(api, gj_store, script):
     assert all(r["flags"] == {} for r in body["runs"])
     code, body = await api("GET", "runs", params={"op": "other.py"})
     assert body["total"] == 0
+    # rows are rendered once and kept with their version: a change shows at once
+    code, body = await api("GET", "runs")
+    assert [r["label"] for r in body["runs"]] == ["", "", ""]
+    await api("PATCH", "runs", ids[1], body={"label": "changed"})
+    code, body = await api("GET", "runs")
+    assert [r["label"] for r in body["runs"]] == ["", "changed", ""]
+    gj_store.create_run("op", kind="script", flags={"new_flag": 1})
+    code, body = await api("GET", "runs")
+    assert body["total"] == 4 and all("new_flag" in r["flags"] for r in body["runs"])
     code, body = await api("GET", "compare", params={"runs": f"{ids[0]},{ids[1][:10]}"})
     assert code == 200 and [r["id"] for r in body["runs"]] == ids[:2]
     assert "lr" in body["flags"] and "loss" in body["scalars"]

@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import re
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -49,6 +50,7 @@ _SQLITE_INF = re.compile(r"[:\[,]-?Inf\b")
 OUTPUT_CHUNK = 4 * 1024 * 1024  # bytes per output response at most
 EVENT_CHUNK = 256 * 1024  # bytes of output per event at most
 TICK_OUTPUT = 1024 * 1024  # bytes of output read per unfinished run per tick at most
+ROW_CACHE_MAX = 20_000  # listing rows kept rendered (about 600 bytes each), at most
 BUFFER_BYTES = 32 * 1024 * 1024  # output text kept for resuming clients, at most
 
 
@@ -74,11 +76,13 @@ class Manager:
         self._started_at = 0.0
         # watcher state (touched only inside one tick, in a worker thread)
         self._cursor = 0.0
-        self._known: dict[str, tuple] = {}  # id -> (status, attempts, deleted, updated)
+        self._known: dict[str, tuple] = {}  # id -> (status, attempts, deleted)
         self._scalar_counts: dict[str, dict[str, int]] = {}
         self._tails: dict[str, int] = {}  # unfinished run id -> output byte offset
         self._ended_offsets: dict[str, int] = {}
         self._last_reconcile = 0.0
+        self._row_cache: dict[tuple, dict[str, tuple[float, str]]] = {}
+        self._row_cache_lock = threading.Lock()
         self._final: dict[str, dict[str, Any]] = {}  # final status events waiting for their output
 
     # lifecycle -----------------------------------------------------------------
@@ -132,12 +136,14 @@ class Manager:
         self._last_reconcile = time.time()
         rows = self.store.index.execute("SELECT max(updated) FROM runs")
         self._cursor = (rows[0][0] or 0.0) if rows else 0.0
-        for r in self.store.index.execute(
-            "SELECT id, status, attempts, deleted, updated FROM runs WHERE status IN ('pending','running')"
-        ):
-            self._known[r[0]] = (r[1], r[2], r[3], r[4])
-            self._tails[r[0]] = self._output_size(r[0])
-            self._scalar_counts[r[0]] = self._read_scalar_counts(r[0])
+        # every run's (status, attempts, deleted), ~150 bytes a run: changes are then exact,
+        # whatever rewrote a row (a rebuilt index touches every row and changes nothing)
+        for run_id, status, attempts, deleted in self.store.index.execute(
+                "SELECT id, status, attempts, deleted FROM runs"):
+            self._known[run_id] = (status, attempts, deleted)
+            if status not in TERMINAL:
+                self._tails[run_id] = self._output_size(run_id)
+                self._scalar_counts[run_id] = self._read_scalar_counts(run_id)
 
     # events --------------------------------------------------------------------
     def subscribe(self, fn: Callable[[dict[str, Any]], None], since: int | None = None,
@@ -199,37 +205,34 @@ class Manager:
             "WHERE updated >= ? ORDER BY updated", (self._cursor - 2.0,))
         early: list[dict[str, Any]] = []  # creations and non-final status changes
         late: list[dict[str, Any]] = []  # final statuses, after the last output
-        seen_ids = set()
         for run_id, op, status, attempts, deleted, updated, created, reason, exit_code in rows:
-            seen_ids.add(run_id)
             self._cursor = max(self._cursor, updated)
             old = self._known.get(run_id)
-            state = (status, attempts, deleted, updated)
-            if old == state:
-                continue
-            self._known[run_id] = state
-            if old is None and created >= self._started_at - 1.0:
+            created_now = old is None
+            if created_now:
                 early.append({"type": "run-created", "run": run_id, "op": op, "status": status})
-                old = ("", 1, 0, 0.0)
-            if old is not None and bool(old[2]) != bool(deleted):
+            elif bool(old[2]) != bool(deleted):
                 early.append({"type": "run-deleted", "run": run_id, "restored": not deleted})
-            if old is None or old[0] != status or old[1] != attempts:
+            status_changed = created_now or old[0] != status or old[1] != attempts
+            self._known[run_id] = (status, attempts, deleted)
+            if status_changed:
                 event = {"type": "status", "run": run_id, "status": status, "attempt": attempts,
                          "reason": reason, "exit_code": exit_code}
                 if status in TERMINAL:
                     self._final[run_id] = event  # sent once the run's output is all sent
                 else:
                     early.append(event)
-            created_now = old is not None and old[0] == ""
-            new_attempt = old is not None and old[1] != attempts
-            if run_id not in self._tails and (status not in TERMINAL or created_now or new_attempt):
-                if created_now and attempts <= 1:
-                    self._tails[run_id] = 0
-                else:
-                    self._tails[run_id] = self._ended_offsets.pop(run_id, None) or self._output_size(run_id)
-            scalars = self._scalar_changes(run_id)
-            if scalars:
-                early.append({"type": "scalars", "run": run_id, "scalars": scalars})
+                if run_id not in self._tails:
+                    if created_now and attempts <= 1:
+                        self._tails[run_id] = 0
+                    elif status not in TERMINAL or old[1] != attempts:  # a new attempt
+                        self._tails[run_id] = self._ended_offsets.pop(run_id, None) or self._output_size(run_id)
+            if status not in TERMINAL or status_changed:
+                scalars = self._scalar_changes(run_id)
+                if scalars:
+                    early.append({"type": "scalars", "run": run_id, "scalars": scalars})
+                if status in TERMINAL:
+                    self._scalar_counts.pop(run_id, None)
         output: list[dict[str, Any]] = []
         for run_id in list(self._tails):
             state = self._known.get(run_id)
@@ -242,10 +245,6 @@ class Manager:
                     self._ended_offsets.pop(next(iter(self._ended_offsets)))
         for run_id in [i for i in self._final if i not in self._tails]:
             late.append(self._final.pop(run_id))
-        if len(self._known) > 50_000:  # forget finished runs; a later change is still reported
-            for run_id in [i for i, s in self._known.items() if s[0] in TERMINAL][:25_000]:
-                self._known.pop(run_id, None)
-                self._scalar_counts.pop(run_id, None)
         return early + output + late
 
     def _output_path(self, run_id: str) -> str | None:
@@ -368,9 +367,12 @@ class Manager:
             f" LIMIT -1 OFFSET {int(offset)}" if offset else "")
         row_expr, expr_params = self._row_json_sql(extra)
         total = self.store.index.execute(f"SELECT count(*) FROM runs{where}", sql_params)[0][0]
-        rows = self.store.index.execute(f"SELECT {row_expr} FROM runs{where}{order}{paging}",
-                                        [*expr_params, *sql_params])
-        body = ",".join(r[0] for r in rows)
+        if total - offset <= ROW_CACHE_MAX:
+            body = self._cached_rows(extra, row_expr, expr_params, f"FROM runs{where}{order}{paging}", sql_params)
+        else:
+            rows = self.store.index.execute(f"SELECT {row_expr} FROM runs{where}{order}{paging}",
+                                            [*expr_params, *sql_params])
+            body = ",".join(r[0] for r in rows)
         if "Inf" in body and _SQLITE_INF.search(body):  # SQLite writes infinities as Inf (not JSON): the exact, slower path
             columns = list(LIST_FIELDS) + extra
             _, full = self.store.index.query(
@@ -378,6 +380,32 @@ class Manager:
             body = json.dumps(self._rows_to_json(columns, full), allow_nan=False)[1:-1]
         head = json.dumps({"total": total, "offset": offset, "limit": limit, "columns": extra})
         return head[:-1] + ', "runs": [' + body + "]}"
+
+    def _cached_rows(self, extra: list[str], row_expr: str, expr_params: list[Any], tail: str,
+                     params: list[Any]) -> str:
+        """Rows' JSON text, kept per run with the row's ``updated`` (every change of a row
+        moves it) and the column set (a new flag or scalar column changes every row), so
+        a listing renders only the rows that changed since the last one."""
+        key = (tuple(extra), frozenset(self.store.index.bool_columns()))
+        ids = self.store.index.execute(f"SELECT id, updated {tail}", params)
+        with self._row_cache_lock:
+            cache = self._row_cache.get(key)
+            if cache is None:
+                cache = self._row_cache[key] = {}
+                while len(self._row_cache) > 4:  # a few column sets (the default and some pages)
+                    self._row_cache.pop(next(iter(self._row_cache)))
+            missing = [i for i, updated in ids if cache.get(i, (None,))[0] != updated]
+            for start in range(0, len(missing), 500):
+                part = missing[start:start + 500]
+                for run_id, updated, text in self.store.index.execute(
+                        f"SELECT id, updated, {row_expr} FROM runs WHERE id IN ({','.join('?' * len(part))})",
+                        [*expr_params, *part]):
+                    cache[run_id] = (updated, text)
+            if len(cache) > ROW_CACHE_MAX:  # runs gone from the index (purged) linger until then
+                live = {i for i, _ in ids}
+                for run_id in [i for i in cache if i not in live]:
+                    del cache[run_id]
+            return ",".join(cache[i][1] for i, _ in ids)
 
     def _row_json_sql(self, extra: list[str]) -> tuple[str, list[Any]]:
         """One SQL expression rendering a listing row as JSON text, in SQLite: building
