@@ -27,6 +27,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--help-op", action="store_true", help="show the script's flags and exit")
     _sweep_arguments(p)
 
+    p = sub.add_parser("ops", help="list the operations of the nearest guild.yml and their flags")
+
     p = sub.add_parser("sweep", help="continue a sweep")
     p.add_argument("action", choices=["resume"], help="what to do")
     p.add_argument("sweep", metavar="SWEEP", help="the sweep's id, prefix or index")
@@ -231,3 +233,11 @@ def _restart(args: argparse.Namespace, store: Any) -> int:
     )
     print(f"{run.short_id} attempt {run.attempt.n} {run.status.value}", file=sys.stderr)
     return 0 if args.background or run.status == "completed" else 1
+
+
+@command("ops")
+def _ops(args: argparse.Namespace, store: Any) -> int:
+    from guild_jupyter.guild_compat.guildfile_op import list_ops
+
+    print(list_ops())
+    return 0

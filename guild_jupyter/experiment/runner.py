@@ -20,6 +20,12 @@ def load_operation(target: str):  # -> an operation object (ScriptOperation, ...
         from guild_jupyter.notebook.notebook_op import NotebookOperation
 
         return NotebookOperation.load(target)
+    from guild_jupyter.guild_compat.guildfile import find_guildfile
+
+    if find_guildfile() is not None:  # an operation of the nearest guild.yml
+        from guild_jupyter.guild_compat.guildfile_op import GuildfileOperation
+
+        return GuildfileOperation.find(target)
     raise GuildError(f"cannot run {target!r}: expected a Python script (.py) or a notebook (.ipynb)")
 
 

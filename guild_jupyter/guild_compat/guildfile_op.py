@@ -1,0 +1,326 @@
+"""A ``guild.yml`` operation, runnable like a script operation.
+
+``main: MODULE [ARGS]`` runs ``python -m MODULE ARGS`` from the run's snapshot of
+the project (the snapshot is on ``PYTHONPATH``; the run directory is the working
+directory). Flags reach it as Guild does: ``flags-dest: globals`` writes the values
+into the module's top-level assignments (in the snapshot, never in the project),
+``args`` appends ``--name value`` (``arg-name``, ``arg-skip``, ``arg-switch``);
+without ``flags-dest`` the module decides (argparse -> args, else globals).
+
+``exec: COMMAND`` is split with :mod:`shlex` and never passes through a shell:
+a ``${flag_args}`` token becomes the ``--name value`` arguments, ``${NAME}`` inside
+a token is replaced by that flag's value (one token stays one argument, whatever
+the value holds); a leading ``python`` means this interpreter; a literal token naming a file of the
+snapshot (``python train.py``) points at the snapshot's copy, since the process runs
+in the run directory (Guild 0.9 copies the code into the run directory itself).
+
+Every flag is also in the environment as ``FLAG_<NAME>`` (or its ``env-name``).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from guild_jupyter.errors import GuildError
+from guild_jupyter.experiment.script_flags import ScriptFlags, apply_globals, detect_flags
+from guild_jupyter.guild_compat.guildfile import Guildfile, OpDef, find_guildfile, load
+from guild_jupyter.model.flags import FlagDef
+from guild_jupyter.orchestration.launch import LaunchSpec, flag_env
+from guild_jupyter.orchestration.sourcecode import SourceSpec, copy_snapshot
+from guild_jupyter.storage import layout
+
+if TYPE_CHECKING:
+    from guild_jupyter.config import Config
+    from guild_jupyter.model.run import Run
+    from guild_jupyter.storage.store import RunStore
+
+_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
+
+
+def encode_value(value: Any) -> str:
+    """A flag value as Guild writes it on a command line (bools as yes/no... Guild 0.9
+    writes ``True``/``False`` for globals but args get the YAML-ish text)."""
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(encode_value(v) for v in value)
+    return str(value)
+
+
+class GuildfileOperation:
+    kind = "guildfile"
+
+    def __init__(self, opdef: OpDef) -> None:
+        self.opdef = opdef
+        self.guildfile: Guildfile = opdef.guildfile
+        self.name = opdef.full_name
+        self.project_dir = self.guildfile.dir
+        self._module: tuple[Path, str, ScriptFlags] | None = None
+        self._defs = self._build_defs()
+        for ref in _REF.findall(self.opdef.get("exec") or ""):
+            if ref not in self._defs and ref not in ("flag_args", "project_dir", "sourcecode_dir"):
+                raise self.opdef.error(f"exec refers to unknown flag ${{{ref}}}", "exec")
+
+    # loading -----------------------------------------------------------------------
+    @classmethod
+    def find(cls, name: str, cwd: str | Path | None = None) -> GuildfileOperation:
+        path = find_guildfile(cwd)
+        if path is None:
+            raise GuildError(
+                f"cannot run {name!r}: not a script (.py) or notebook (.ipynb), "
+                "and no guild.yml here or in a directory above"
+            )
+        return cls(load(path).find(name))
+
+    def _main_parts(self) -> tuple[str, list[str]]:
+        tokens = shlex.split(self.opdef.get("main"))
+        if not tokens:
+            raise self.opdef.error("main is empty", "main")
+        return tokens[0], tokens[1:]
+
+    def module(self) -> tuple[Path, str, ScriptFlags] | None:
+        """The main module's file, source and detected flags (None for exec)."""
+        if self.opdef.get("main") is None:
+            return None
+        if self._module is None:
+            mod, _ = self._main_parts()
+            rel = Path(*mod.split(".")).with_suffix(".py")
+            root = self._source_root()
+            for base in (root, root / "src"):
+                if (base / rel).is_file():
+                    path = base / rel
+                    break
+            else:
+                pkg = root / Path(*mod.split(".")) / "__main__.py"
+                if not pkg.is_file():
+                    raise self.opdef.error(f"main module {mod!r} not found in {root}", "main")
+                path = pkg
+            source = path.read_text(encoding="utf-8")
+            self._module = (path, source, detect_flags(source, str(path)))
+        return self._module
+
+    def _source_root(self) -> Path:
+        sc = self.opdef.get("sourcecode")
+        if isinstance(sc, dict) and sc.get("root"):
+            return (self.project_dir / str(sc["root"])).resolve()
+        return self.project_dir
+
+    def _build_defs(self) -> dict[str, FlagDef]:
+        defs: dict[str, FlagDef] = {}
+        imp = self.opdef.get("flags-import")
+        if imp not in (None, False, "no", []) and self.opdef.get("main") is not None:
+            _, _, detected = self.module()
+            skip = set(self.opdef.get("flags-import-skip") or [])
+            for name, d in detected.defs.items():
+                if (imp in ("all", True, "yes") or name in imp) and name not in skip:
+                    defs[name] = d
+        defs.update(self.opdef.flags)
+        return defs
+
+    def flags_dest(self) -> str:
+        dest = self.opdef.get("flags-dest")
+        if dest:
+            return dest
+        mod = self.module()
+        return mod[2].dest if mod else "args"
+
+    # the operation interface ---------------------------------------------------------
+    def flag_defs(self) -> dict[str, FlagDef]:
+        return self._defs
+
+    def run_source(self) -> dict[str, Any]:
+        return {
+            "guildfile": str(self.guildfile.path),
+            "op": self.name,
+            "dir": str(self.project_dir),
+            "flags_dest": self.flags_dest() if self.opdef.get("main") else None,
+        }
+
+    def flag_args(self, values: dict[str, Any]) -> list[str]:
+        """``--name value`` arguments, with ``arg-name``/``arg-skip``/``arg-switch``."""
+        argv: list[str] = []
+        for name, value in values.items():
+            d = self._defs.get(name)
+            extra = d.extra if d else {}
+            if extra.get("arg-skip"):
+                continue
+            option = "--" + str(extra.get("arg-name", name))
+            if "arg-switch" in extra:
+                if value == extra["arg-switch"]:
+                    argv.append(option)
+                continue
+            if value is None:
+                continue
+            if isinstance(value, list):
+                argv.append(option)
+                argv.extend(encode_value(v) for v in value)
+            else:
+                argv.extend([option, encode_value(value)])
+        return argv
+
+    def env_for(self, values: dict[str, Any]) -> dict[str, str]:
+        env = flag_env(values)
+        for name, value in values.items():
+            d = self._defs.get(name)
+            if d and "env-name" in d.extra:
+                env[str(d.extra["env-name"])] = flag_env({name: value}).popitem()[1]
+        env.update({str(k): "" if v is None else str(v) for k, v in (self.opdef.get("env") or {}).items()})
+        return env
+
+    def exec_argv(self, values: dict[str, Any], snapshot: Path) -> list[str]:
+        tokens = shlex.split(self.opdef.get("exec"))
+        argv: list[str] = []
+        known = {"project_dir": str(self.project_dir), "sourcecode_dir": str(snapshot)}
+        for i, tok in enumerate(tokens):
+            if tok == "${flag_args}":
+                argv.extend(self.flag_args(values))
+                continue
+            if i == 0 and tok in ("python", "python3"):
+                argv.append(sys.executable)
+                continue
+
+            def sub(m: re.Match[str]) -> str:
+                ref = m.group(1)
+                if ref in values:
+                    return encode_value(values[ref])
+                if ref in known:
+                    return known[ref]
+                raise self.opdef.error(f"exec refers to unknown flag ${{{ref}}}", "exec")
+
+            if "${" not in tok and not tok.startswith("-") and (snapshot / tok).is_file():
+                # Guild runs exec from a run directory holding the source code; here the
+                # code is in the snapshot: a literal path to one of its files points there
+                argv.append(str(snapshot / tok))
+                continue
+            argv.append(_REF.sub(sub, tok))
+        return argv
+
+    def label_for(self, values: dict[str, Any]) -> str | None:
+        template = self.opdef.get("label")
+        if not template:
+            return None
+        return _REF.sub(lambda m: encode_value(values.get(m.group(1), m.group(0))), template)
+
+    def source_spec(self) -> SourceSpec:
+        sc = self.opdef.get("sourcecode")
+        include: list[str] = []
+        exclude: list[str] = []
+        rules = sc.get("select", []) if isinstance(sc, dict) else (sc if isinstance(sc, list) else [])
+        for rule in rules or []:
+            if isinstance(rule, str):
+                include.append(rule)
+            elif isinstance(rule, dict):
+                for key, target in (("include", include), ("exclude", exclude)):
+                    v = rule.get(key)
+                    if isinstance(v, dict):  # Guild's {include: {text: [..]}} form
+                        v = [p for ps in v.values() for p in (ps if isinstance(ps, list) else [ps])]
+                    if v is not None:
+                        target.extend(v if isinstance(v, list) else [v])
+        return SourceSpec(self._source_root(), include=include, exclude=exclude)
+
+    def prepare(self, run: Run, store: RunStore, config: Config) -> LaunchSpec:
+        snapshot = Path(store.meta_dir(run.id)) / layout.SOURCECODE
+        spec = self.source_spec()
+        spec.max_file_size = config.sourcecode_max_file_size
+        spec.max_files = config.sourcecode_max_files
+        mod = self.module()
+        root = self._source_root()
+        if mod is not None:
+            spec.always = [str(mod[0].relative_to(root))]
+        if self.opdef.get("sourcecode") is not False:
+            copy_snapshot(spec, snapshot, skip=[store.home])
+        snapshot.mkdir(parents=True, exist_ok=True)
+        values = dict(run.flags)
+        env = self.env_for(values)
+        if mod is not None:
+            path, source, detected = mod
+            modname, args = self._main_parts()
+            argv = [sys.executable, "-m", modname, *args]
+            if self.flags_dest() == "globals":
+                target = snapshot / path.relative_to(root)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(apply_globals(source, detected, values), encoding="utf-8")
+            else:
+                argv += self.flag_args(values)
+            sub = "src" if path.relative_to(root).parts[0] == "src" else ""
+            env["PYTHONPATH"] = str(snapshot / sub) if sub else str(snapshot)
+        else:
+            argv = self.exec_argv(values, snapshot)
+            env["PYTHONPATH"] = str(snapshot)
+        label = self.label_for(values)
+        if label and not run.label:
+            store.set_label(run.id, label)
+            run.label = label
+        if self.opdef.get("tags"):
+            store.set_tags(run.id, add=self.opdef.get("tags"))
+        scalars = self.opdef.get("output-scalars", None) if "output-scalars" in self.opdef.data else None
+        if "output-scalars" in self.opdef.data and scalars is None:
+            scalars = "no"
+        return LaunchSpec(
+            argv=argv,
+            env=env,
+            output_scalars=scalars,
+            project_dir=str(self.project_dir),
+        )
+
+    # help --------------------------------------------------------------------------------
+    def help_text(self) -> str:
+        lines = [f"Usage: guild-jupyter run {self.name} [FLAG=VALUE ...]", ""]
+        if self.opdef.get("description"):
+            lines += [self.opdef.get("description").strip(), ""]
+        if not self._defs:
+            lines.append(f"{self.name} has no flags.")
+            return "\n".join(lines)
+        lines.append("Flags:")
+        lines += flag_rows(self._defs)
+        return "\n".join(line.rstrip() for line in lines)
+
+
+def flag_rows(defs: dict[str, FlagDef], indent: str = "  ") -> list[str]:
+    rows = []
+    for n, d in defs.items():
+        notes = []
+        if d.required:
+            notes.append("required")
+        if d.choices is not None:
+            notes.append("choices: " + ", ".join(encode_value(c) for c in d.choices))
+        if d.min is not None:
+            notes.append(f"min {d.min}")
+        if d.max is not None:
+            notes.append(f"max {d.max}")
+        default = "(required)" if d.required and d.default is None else (
+            "(none)" if d.default is None else encode_value(d.default)
+        )
+        desc = d.description + (f" ({'; '.join(notes)})" if notes else "")
+        rows.append((n, default, d.type or "", desc))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return [indent + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + ("  " + r[3] if r[3] else "") for r in rows]
+
+
+def list_ops(cwd: str | Path | None = None) -> str:
+    """``guild-jupyter ops``: the operations of the nearest guild.yml and their flags."""
+    path = find_guildfile(cwd)
+    if path is None:
+        raise GuildError("no guild.yml here or in a directory above")
+    gf = load(path)
+    lines = [f"{path}:"]
+    if not gf.ops:
+        lines.append("  (no operations)")
+    for name, opdef in gf.ops.items():
+        desc = (opdef.get("description") or "").strip().splitlines()
+        lines.append(f"  {name}" + (f"  {desc[0]}" if desc else ""))
+        try:
+            defs = GuildfileOperation(opdef).flag_defs()
+        except GuildError as e:
+            lines.append(f"    ({e})")
+            continue
+        lines += flag_rows(defs, indent="    ")
+    return "\n".join(line.rstrip() for line in lines)
