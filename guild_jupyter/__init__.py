@@ -24,12 +24,23 @@ _LAZY = {
     "RunStatus": "guild_jupyter.model.status",
     "RunStore": "guild_jupyter.storage.store",
     "GuildError": "guild_jupyter.errors",
+    "compare": "guild_jupyter.experiment.api",
+    "diff": "guild_jupyter.experiment.api",
 }
+# names that are modules (``guild_jupyter.plots``: the plot functions, importing it registers ``df.guild``)
+_LAZY_MODULES = {"plots": "guild_jupyter.compare.plots", "widgets": "guild_jupyter.widgets"}
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__all__ = sorted([*_LAZY, *_LAZY_MODULES]) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        import importlib
+
+        importlib.import_module("guild_jupyter.compare")  # the df.guild accessor
+        value = importlib.import_module(_LAZY_MODULES[name])
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'guild_jupyter' has no attribute {name!r}")

@@ -203,3 +203,22 @@ def _run_ids(store: RunStore, runs: Any) -> list[str] | None:
     if isinstance(runs, (str, int, Run)):
         runs = [runs]
     return [r.id if isinstance(r, Run) else store.resolve_id(r, deleted=None) for r in runs]
+
+
+def compare(
+    where: str | None = None, *, agg: Any = "last", store: RunStore | None = None, **filters: Any
+) -> pd.DataFrame:
+    """:func:`runs` with a chosen aggregate per scalar column: ``agg`` is ``last`` (default),
+    ``first``, ``min``, ``max``, ``mean`` or ``count``, or a ``{key: agg}`` map.
+    The frame has the ``df.guild`` accessor (plots, ``best``)."""
+    from guild_jupyter.compare.aggregates import compare as _compare
+
+    return _compare(where, agg=agg, store=store, **filters)
+
+
+def diff(a: Any, b: Any, *, store: RunStore | None = None, **options: Any) -> Any:
+    """How runs ``a`` and ``b`` differ: flags, scalars, source snapshot (unified diff),
+    provenance (packages, git commit) and output. Prints as text, renders as HTML."""
+    from guild_jupyter.compare.diff import diff as _diff
+
+    return _diff(a, b, store=store, **options)

@@ -221,6 +221,15 @@ class Run:
     def __repr__(self) -> str:
         return f"<Run {self.short_id} {self.op} {self.status.value}>"
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """A bare ``r`` in a cell: status, flags, last scalars, output tail (HTML and text)."""
+        if self._store is None:
+            return {"text/plain": repr(self)}
+        from guild_jupyter.widgets.render import run_html, run_state, run_text
+
+        state = run_state(self, self._store)
+        return {"text/plain": run_text(self, state), "text/html": run_html(self, state)}
+
 
 def _check_id(value: Any) -> str:
     s = str(value)

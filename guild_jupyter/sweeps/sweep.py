@@ -90,6 +90,16 @@ class Sweep:
     def __repr__(self) -> str:
         return f"<Sweep {self.run.short_id} {self.run.op} {self.store.load_run(self.id).status.value}>"
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """A bare ``sweep`` in a cell: the trials table, best highlighted (HTML and text)."""
+        from guild_jupyter.widgets.render import sweep_html, sweep_text, trials_table
+
+        spec = self.spec
+        trials = trials_table(self.store, self.id, spec.get("objective"), spec.get("objective_agg", "last"))
+        args = (self.store.load_run(self.id).status.value, self.run.op, spec.get("objective"),
+                bool(spec.get("minimize", True)), trials)
+        return {"text/plain": sweep_text(*args), "text/html": sweep_html(*args)}
+
 
 def objective_value(store: RunStore, run_id: str, key: str, agg: str) -> float | None:
     column = {"last": "last", "min": "min", "max": "max"}[agg]

@@ -1,0 +1,190 @@
+"""RunWidget and SweepWidget in a real kernel (nbclient), plus the static renderings.
+
+One kernel serves the module. The client records every comm message the kernel
+sends (``Recorder``), so tests see what a widget front end would receive while a
+run is going. The stop test sends the button's click as a front end does: a
+``comm_msg`` on the shell channel from a second client.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+from guild_jupyter.storage.store import RunStore
+
+SLOW = """\
+import time
+n = 5
+delay = 0.15
+for i in range(n):
+    print(f"line {i}", flush=True)
+    print(f"loss: {1.0 / (i + 1)}", flush=True)
+    time.sleep(delay)
+print("done", flush=True)
+"""
+
+
+class Recorder(NotebookClient):
+    """An nbclient that keeps every comm message (time, type, content)."""
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        self.comm_log.append((time.monotonic(), msg["msg_type"], msg["content"]))
+        super().handle_comm_msg(outs, msg, cell_index)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    from jupyter_client import KernelManager
+
+    root = tmp_path_factory.mktemp("widgets")
+    home, nbdir = root / "home", root / "nb"
+    nbdir.mkdir()
+    (nbdir / "slow.py").write_text(SLOW)
+    kernel_env = dict(os.environ, GUILD_JUPYTER_HOME=str(home), GUILD_JUPYTER_STOP_GRACE="3")
+    for var in ("RUN_ID", "RUN_DIR"):
+        kernel_env.pop(var, None)
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(nbdir), env=kernel_env)
+    try:
+        execute(km, nbdir, ["import time\nimport guild_jupyter as g\n"
+                            "from guild_jupyter.widgets import show_run_widget, show_sweep_widget"])
+        yield km, RunStore(home), nbdir
+    finally:
+        from tests.conftest import _kill_leftovers
+
+        _kill_leftovers(RunStore(home))
+        km.shutdown_kernel(now=True)
+
+
+def execute(km, nbdir, sources):
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    client = Recorder(nb, km=km, allow_errors=True, timeout=120, resources={"metadata": {"path": str(nbdir)}})
+    client.comm_log = []
+    client.execute()
+    return nb, client
+
+
+def text(cell):
+    parts = []
+    for out in cell.outputs:
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type in ("execute_result", "display_data"):
+            parts.append(out.data.get("text/plain", ""))
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}\n{''.join(out.traceback)}")
+    return "".join(parts)
+
+
+def errors(nb):
+    return [text(c) for c in nb.cells if any(o.output_type == "error" for o in c.outputs)]
+
+
+def updates(client, comm_id, name="value"):
+    """(time, value) of each state update of trait ``name`` sent on ``comm_id``."""
+    return [(t, c["data"]["state"][name]) for t, kind, c in client.comm_log
+            if kind == "comm_msg" and c["comm_id"] == comm_id and name in c["data"].get("state", {})]
+
+
+def ids(cell):
+    streams = "".join(o.text for o in cell.outputs if o.output_type == "stream")
+    return dict(re.findall(r"\b(\w+)=([0-9a-f]{32})\b", streams))
+
+
+def test_run_widget_streams_status_and_output(env):
+    km, store, nbdir = env
+    nb, client = execute(km, nbdir, [
+        "r = g.run('slow.py', {'n': 6}, background=True, echo=False)\n"
+        "w = show_run_widget(r)\n"
+        "print(f'status={w.status.model_id} output={w.output.model_id} scalars={w.scalars.model_id} run={r.id}')\n"
+        "print('final', w.wait(60))\n"
+        "time.sleep(0.3)",
+    ])
+    assert not errors(nb), errors(nb)
+    cell = nb.cells[0]
+    assert "final completed" in text(cell)
+    m = ids(cell)
+    status, output = updates(client, m["status"]), updates(client, m["output"])
+    assert status and "completed" in status[-1][1]
+    t_done = status[-1][0]
+    # output arrived in several updates, while the run was still going
+    live = [(t, v) for t, v in output if t < t_done and "done" not in v]
+    assert len(live) >= 2, output
+    assert "line 0" in live[0][1] and "line 5" not in live[0][1]
+    assert "line 5" in output[-1][1] and "done" in output[-1][1]
+    assert "loss" in updates(client, m["scalars"])[-1][1]
+    # at most ~10 updates per second on any one comm
+    for comm in (m["status"], m["output"], m["scalars"]):
+        times = [t for t, _ in updates(client, comm)]
+        if len(times) > 5:
+            assert (len(times) - 1) / (times[-1] - times[0]) <= 15
+    # the headless view of the widget was refreshed with the final state
+    shown = [o for o in cell.outputs if o.output_type == "display_data"]
+    assert shown and "application/vnd.jupyter.widget-view+json" in shown[0].data
+    assert "completed" in shown[0].data["text/html"] and "line 5" in shown[0].data["text/html"]
+    assert "[completed]" in shown[0].data["text/plain"]
+
+
+def test_stop_button_message_cancels_the_run(env):
+    km, store, nbdir = env
+    nb, client = execute(km, nbdir, [
+        "r = g.run('slow.py', {'n': 400, 'delay': 0.05}, background=True, echo=False)\n"
+        "w = show_run_widget(r)\n"
+        "t0 = time.time()\n"
+        "while w._status != 'running' and time.time() - t0 < 30:\n"
+        "    time.sleep(0.05)\n"
+        "print(f'button={w.stop_button.model_id} status={w.status.model_id} run={r.id}')",
+    ])
+    assert not errors(nb), errors(nb)
+    m = ids(nb.cells[0])
+    # the front end's click: a comm_msg to the button's comm, from another client
+    kc = km.client()
+    kc.start_channels()
+    try:
+        msg = kc.session.msg("comm_msg", {"comm_id": m["button"],
+                                          "data": {"method": "custom", "content": {"event": "click"}}})
+        kc.shell_channel.send(msg)
+        time.sleep(0.2)
+    finally:
+        kc.stop_channels()
+    nb2, client2 = execute(km, nbdir, ["print('final', w.wait(30), g.get_run(r.id).status.value)\n"
+                                       "print(w.stop_button.disabled)\ntime.sleep(0.2)"])
+    assert not errors(nb2), errors(nb2)
+    assert "final cancelled cancelled" in text(nb2.cells[0])
+    assert "True" in text(nb2.cells[0])
+    assert store.load_run(m["run"]).status.value == "cancelled"
+
+
+def test_headless_notebook_shows_final_state_as_html_and_text(env):
+    km, store, nbdir = env
+    nb, client = execute(km, nbdir, [
+        "r = g.run('slow.py', {'n': 2, 'delay': 0.01}, background=True, echo=False)\n"
+        "w = show_run_widget(r)\nw.wait(60)\ntime.sleep(0.3)",
+        "g.get_run(r.id)",
+        "s = g.run('slow.py', {'n': [1, 3], 'delay': 0.01}, minimize='loss', echo=False)\n"
+        "sw = show_sweep_widget(s)\ntime.sleep(0.3)",
+        "s",
+    ])
+    assert not errors(nb), errors(nb)
+    widget_out = [o for o in nb.cells[0].outputs if o.output_type == "display_data"][0]
+    assert "completed" in widget_out.data["text/html"] and "line 1" in widget_out.data["text/html"]
+    bare = nb.cells[1].outputs[0]
+    assert "completed" in bare.data["text/html"] and "loss" in bare.data["text/html"]
+    assert "[completed]" in bare.data["text/plain"] and "loss: 0.5" in bare.data["text/plain"]
+    sweep_out = [o for o in nb.cells[2].outputs if o.output_type == "display_data"][0]
+    assert "guild-best" in sweep_out.data["text/html"]
+    bare_sweep = nb.cells[3].outputs[0]
+    assert bare_sweep.data["text/html"].count("completed") >= 3  # the sweep and its two trials
+    best = [line for line in bare_sweep.data["text/plain"].splitlines() if line.startswith("*")]
+    assert len(best) == 1 and "n=3" in best[0]  # loss 1/3 beats 1/1
+    # an HTML export (no widget front end) carries the final state
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    assert "guild-run" in body and "guild-sweep" in body
