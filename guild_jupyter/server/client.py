@@ -24,6 +24,8 @@ from guild_jupyter.errors import FlagError, GuildError, RunNotFound
 URL_ENV = "GUILD_JUPYTER_SERVER_URL"
 PID_ENV = "GUILD_JUPYTER_SERVER_PID"
 API = "guild/api/"
+# The server is this machine's (or the kernel's own network's): never through an HTTP proxy.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class ServerUnavailable(GuildError):
@@ -112,7 +114,7 @@ class ServerClient:
         if self.info.token:
             req.add_header("Authorization", f"token {self.info.token}")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with _OPENER.open(req, timeout=self.timeout) as resp:
                 payload = resp.read()
         except urllib.error.HTTPError as e:
             try:

@@ -395,6 +395,11 @@ class Manager:
                 while len(self._row_cache) > 4:  # a few column sets (the default and some pages)
                     self._row_cache.pop(next(iter(self._row_cache)))
             missing = [i for i, updated in ids if cache.get(i, (None,))[0] != updated]
+            if len(missing) > len(ids) // 4:  # mostly new: one ordered query renders them all
+                rows = self.store.index.execute(f"SELECT id, updated, {row_expr} {tail}", [*expr_params, *params])
+                for run_id, updated, text in rows:
+                    cache[run_id] = (updated, text)
+                return ",".join(r[2] for r in rows)
             for start in range(0, len(missing), 500):
                 part = missing[start:start + 500]
                 for run_id, updated, text in self.store.index.execute(
