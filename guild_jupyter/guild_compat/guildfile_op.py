@@ -19,6 +19,7 @@ Every flag is also in the environment as ``FLAG_<NAME>`` (or its ``env-name``).
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import sys
@@ -64,6 +65,12 @@ class GuildfileOperation:
         self.name = opdef.full_name
         self.project_dir = self.guildfile.dir
         self._module: tuple[Path, str, ScriptFlags] | None = None
+        self.extra_source: dict[str, Any] = {}
+        from guild_jupyter.guild_compat.deps import parse_requires
+        from guild_jupyter.guild_compat.steps import parse_steps
+
+        self.requires = parse_requires(opdef)
+        self.steps = parse_steps(opdef) if opdef.get("steps") is not None else None
         self._defs = self._build_defs()
         for ref in _REF.findall(self.opdef.get("exec") or ""):
             if ref not in self._defs and ref not in ("flag_args", "project_dir", "sourcecode_dir"):
@@ -123,6 +130,12 @@ class GuildfileOperation:
                 if (imp in ("all", True, "yes") or name in imp) and name not in skip:
                     defs[name] = d
         defs.update(self.opdef.flags)
+        for dep in self.requires:
+            if dep.operation is not None and dep.flag_name not in defs:
+                defs[dep.flag_name] = FlagDef(
+                    dep.flag_name, None, type="str",
+                    description=f"run of {dep.operation} to use (default: the newest completed)",
+                )
         return defs
 
     def flags_dest(self) -> str:
@@ -142,6 +155,7 @@ class GuildfileOperation:
             "op": self.name,
             "dir": str(self.project_dir),
             "flags_dest": self.flags_dest() if self.opdef.get("main") else None,
+            **self.extra_source,
         }
 
     def flag_args(self, values: dict[str, Any]) -> list[str]:
@@ -240,6 +254,15 @@ class GuildfileOperation:
         snapshot.mkdir(parents=True, exist_ok=True)
         values = dict(run.flags)
         env = self.env_for(values)
+        if self.requires:
+            self._resolve_requires(run, store)
+            values = dict(run.flags)
+        if self.steps is not None:
+            argv = [sys.executable, "-m", "guild_jupyter.guild_compat.steps",
+                    "--home", str(store.home), "--guildfile", str(self.guildfile.path),
+                    "--op", self.name, "--parent", run.id, "--flags", json.dumps(values)]
+            self._label_and_tags(run, store, values)
+            return LaunchSpec(argv=argv, env=env, output_scalars="no", project_dir=str(self.project_dir))
         if mod is not None:
             path, source, detected = mod
             modname, args = self._main_parts()
@@ -255,12 +278,7 @@ class GuildfileOperation:
         else:
             argv = self.exec_argv(values, snapshot)
             env["PYTHONPATH"] = str(snapshot)
-        label = self.label_for(values)
-        if label and not run.label:
-            store.set_label(run.id, label)
-            run.label = label
-        if self.opdef.get("tags"):
-            store.set_tags(run.id, add=self.opdef.get("tags"))
+        self._label_and_tags(run, store, values)
         scalars = self.opdef.get("output-scalars", None) if "output-scalars" in self.opdef.data else None
         if "output-scalars" in self.opdef.data and scalars is None:
             scalars = "no"
@@ -270,6 +288,30 @@ class GuildfileOperation:
             output_scalars=scalars,
             project_dir=str(self.project_dir),
         )
+
+    def _label_and_tags(self, run: Run, store: RunStore, values: dict[str, Any]) -> None:
+        label = self.label_for(values)
+        if label and not run.label:
+            store.set_label(run.id, label)
+            run.label = label
+        if self.opdef.get("tags"):
+            store.set_tags(run.id, add=self.opdef.get("tags"))
+
+    def _resolve_requires(self, run: Run, store: RunStore) -> None:
+        run_dir = Path(store.run_dir(run.id))
+        resolved = [
+            dep.resolve(store, self.project_dir, run_dir, run.flags, self.guildfile)
+            for dep in self.requires
+        ]
+
+        def record(r: Any) -> None:
+            for d in resolved:
+                if "run" in d:
+                    r.flags[d["flag"]] = d["run"]
+            r.source["deps"] = resolved
+
+        updated = store.update_run(run.id, record)
+        run.flags, run.source = updated.flags, updated.source
 
     # help --------------------------------------------------------------------------------
     def help_text(self) -> str:
