@@ -366,3 +366,28 @@ def test_guild_yml_found_from_a_subdirectory_and_cli(project, home):
 def test_no_guild_yml_keeps_the_old_message(project, store):
     with pytest.raises(GuildError, match="expected a Python script"):
         gj.run("train", store=store)
+
+
+def test_objective_and_default_max_trials(project):
+    write(project, "guild.yml", """
+        a: {exec: python x.py, objective: loss, default-max-trials: 5}
+        b: {exec: python x.py, objective: -acc}
+        c: {exec: python x.py, objective: {maximize: f1}}
+        d: {exec: python x.py}
+    """)
+    assert op(project, "a").sweep_defaults() == {"objective": "loss", "minimize": True, "max_trials": 5}
+    assert op(project, "b").sweep_defaults() == {"objective": "acc", "minimize": False}
+    assert op(project, "c").sweep_defaults() == {"objective": "f1", "minimize": False}
+    assert op(project, "d").sweep_defaults() == {}
+    write(project, "guild.yml", "a:\n  exec: x\n  objective: {best: f1}\n")
+    with pytest.raises(GuildError, match="line 3: operation 'a': objective must be"):
+        op(project, "a")
+    write(project, "guild.yml", "a:\n  exec: x\n  default-max-trials: 0\n")
+    with pytest.raises(GuildError, match="line 3: .*default-max-trials must be a positive"):
+        op(project, "a")
+
+
+def test_unsupported_flags_dest_is_a_clear_error(project):
+    write(project, "guild.yml", "a:\n  main: x\n  flags-dest: dict:params\n")
+    with pytest.raises(GuildError, match="line 3: .*flags-dest 'dict:params' is not supported yet"):
+        op(project, "a")

@@ -188,6 +188,13 @@ class OpDef:
             not isinstance(d["default-max-trials"], int) or d["default-max-trials"] < 1
         ):
             raise self.error("default-max-trials must be a positive integer", "default-max-trials")
+        obj = d.get("objective")
+        if obj is not None and not (
+            isinstance(obj, str)
+            or (isinstance(obj, dict) and len(obj) == 1 and next(iter(obj)) in ("minimize", "maximize")
+                and isinstance(next(iter(obj.values())), str))
+        ):
+            raise self.error("objective must be a scalar name, '-name', or {minimize|maximize: name}", "objective")
         sc = d.get("sourcecode")
         if sc is not None and not isinstance(sc, (list, dict, bool)):
             raise self.error("sourcecode must be a list of rules or a map", "sourcecode")

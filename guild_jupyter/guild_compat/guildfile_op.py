@@ -313,6 +313,21 @@ class GuildfileOperation:
         updated = store.update_run(run.id, record)
         run.flags, run.source = updated.flags, updated.source
 
+    def sweep_defaults(self) -> dict[str, Any]:
+        """Sweep options the guildfile sets (``objective``, ``default-max-trials``), in the
+        sweep runner's terms. Guild: ``objective: loss`` minimizes, ``-acc`` or
+        ``{maximize: acc}`` maximizes."""
+        out: dict[str, Any] = {}
+        obj = self.opdef.get("objective")
+        if isinstance(obj, str):
+            out["objective"], out["minimize"] = (obj[1:], False) if obj.startswith("-") else (obj, True)
+        elif isinstance(obj, dict):
+            (how, name), = obj.items()
+            out["objective"], out["minimize"] = name, how == "minimize"
+        if self.opdef.get("default-max-trials") is not None:
+            out["max_trials"] = self.opdef.get("default-max-trials")
+        return out
+
     # help --------------------------------------------------------------------------------
     def help_text(self) -> str:
         lines = [f"Usage: guild-jupyter run {self.name} [FLAG=VALUE ...]", ""]
