@@ -42,22 +42,23 @@ def _short(col: str) -> str:
 
 
 def downsample(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """At most ~``max_points`` points: per bucket its first point, its min and its max, plus the last point."""
+    """At most ~``max_points`` points: per bucket its first point, its min and its max, plus the
+    last point (vectorised: one pass of ``reduceat``, no Python loop over buckets)."""
     n = len(x)
     if n <= max_points:
         return x, y
     buckets = max(1, max_points // 3)
-    edges = np.linspace(0, n, buckets + 1).astype(int)
-    keep = {n - 1}
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        if hi <= lo:
-            continue
-        seg = y[lo:hi]
-        keep.add(lo)
-        if np.isfinite(seg).any():
-            keep.add(lo + int(np.nanargmin(seg)))
-            keep.add(lo + int(np.nanargmax(seg)))
-    idx = np.fromiter(sorted(keep), dtype=int)
+    starts = np.unique(np.linspace(0, n, buckets, endpoint=False).astype(int))
+    which = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, n)))
+    y = np.asarray(y, dtype="float64")
+    lo = np.where(np.isnan(y), np.inf, y)
+    hi = np.where(np.isnan(y), -np.inf, y)
+    mins, maxs = np.minimum.reduceat(lo, starts), np.maximum.reduceat(hi, starts)
+    _, at_min = np.unique(which[lo == mins[which]], return_index=True)
+    _, at_max = np.unique(which[hi == maxs[which]], return_index=True)
+    idx_min = np.flatnonzero(lo == mins[which])[at_min]
+    idx_max = np.flatnonzero(hi == maxs[which])[at_max]
+    idx = np.unique(np.concatenate([starts, idx_min, idx_max, [n - 1]]))
     return x[idx], y[idx]
 
 
@@ -87,23 +88,32 @@ def plot_scalars(
         keys = [_short(k) for k in keys]
     frame = _series(data, keys, store)
     order = list(dict.fromkeys(data["id"])) if isinstance(data, pd.DataFrame) and "id" in data.columns else None
-    groups = dict(tuple(frame.groupby(["run", "key"], sort=False))) if len(frame) else {}
-    runs = order or list(dict.fromkeys(frame["run"])) if len(frame) else (order or [])
-    all_keys = keys or sorted(frame["key"].unique()) if len(frame) else (keys or [])
+    groups: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    if len(frame):
+        f = frame.sort_values(["run", "key", "step", "time"], kind="stable")
+        run_col, key_col = f["run"].to_numpy(), f["key"].to_numpy()
+        xs_all, ys_all = f[x].to_numpy(), f["value"].to_numpy(dtype="float64")
+        change = np.flatnonzero((run_col[1:] != run_col[:-1]) | (key_col[1:] != key_col[:-1])) + 1
+        bounds = np.concatenate([[0], change, [len(f)]])
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            groups[(run_col[lo], key_col[lo])] = (xs_all[lo:hi], ys_all[lo:hi])
+    runs = order or list(dict.fromkeys(r for r, _ in groups))
+    all_keys = keys or sorted({k for _, k in groups})
     many = len(runs) * max(1, len(all_keys)) > GL_THRESHOLD
-    trace = go.Scattergl if many else go.Scatter
+    kind = "scattergl" if many else "scatter"
     traces = []
     for key in all_keys:
         for run in runs:
-            g = groups.get((run, key))
-            if g is None:
+            series = groups.get((run, key))
+            if series is None:
                 continue
-            g = g.sort_values(["step", "time"])
-            xs, ys = downsample(g[x].to_numpy(), g["value"].to_numpy(dtype="float64"), max_points)
+            xs, ys = downsample(series[0], series[1], max_points)
             name = f"{run[:8]} {key}" if len(all_keys) > 1 else run[:8]
-            traces.append(trace(x=xs, y=ys, mode="lines", name=name, legendgroup=run,
-                                meta={"run": run, "key": key}, showlegend=len(runs) <= 30))
-    fig = go.Figure(traces)
+            traces.append(dict(type=kind, x=xs, y=ys, mode="lines", name=name, legendgroup=run,
+                               meta={"run": run, "key": key}, showlegend=len(runs) <= 30))
+    # traces are built here from checked data: skipping plotly's per-property validation
+    # keeps 1,000 traces in well under a second
+    fig = go.Figure(data=traces, _validate=not many)
     title = ", ".join(all_keys) if all_keys else "scalars"
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=title if len(all_keys) == 1 else "value",
                       template="plotly_white", hovermode="closest")
