@@ -387,7 +387,50 @@ def test_objective_and_default_max_trials(project):
         op(project, "a")
 
 
-def test_unsupported_flags_dest_is_a_clear_error(project):
-    write(project, "guild.yml", "a:\n  main: x\n  flags-dest: dict:params\n")
-    with pytest.raises(GuildError, match="line 3: .*flags-dest 'dict:params' is not supported yet"):
+def test_flags_dest_dict_and_global(project, store):
+    write(project, "guild.yml", """
+        d:
+          main: train
+          flags-dest: dict:params
+          flags-import: all
+        g:
+          main: train
+          flags-dest: global:params
+          flags: {lr: 0.9, extra: 1}
+        missing:
+          main: train
+          flags-dest: dict:nothing
+    """)
+    write(project, "train.py", """
+        params = {"lr": 0.1, "layers": 2}  # the flags
+        print("params", sorted(params.items()))
+    """)
+    assert {n: d.default for n, d in op(project, "d").flag_defs().items()} == {"lr": 0.1, "layers": 2}
+    run = gj.run("d", {"layers": 5}, store=store)
+    assert "params [('layers', 5), ('lr', 0.1)]" in run.output(), run.output()
+    run = gj.run("g", store=store)
+    assert "params [('extra', 1), ('layers', 2), ('lr', 0.9)]" in run.output(), run.output()
+    with pytest.raises(GuildError, match="line 11: .*no top-level nothing ="):
+        gj.run("missing", store=store)
+    assert len(store.list_runs()) == 2
+
+
+def test_flags_dest_config_file(project, store):
+    write(project, "guild.yml", """
+        y: {main: train, flags-dest: 'config:conf.yml', flags-import: all, flags: {lr: {max: 1}}}
+        j: {main: trainj, flags-dest: 'config:conf.json', flags: {lr: 0.2}}
+    """)
+    write(project, "conf.yml", "lr: 0.1\nname: base\n")
+    write(project, "train.py", "import yaml\nprint('conf', sorted(yaml.safe_load(open('conf.yml')).items()))\n")
+    write(project, "trainj.py", "import json\nprint('conf', json.load(open('conf.json')))\n")
+    assert set(op(project, "y").flag_defs()) == {"lr", "name"}
+    with pytest.raises(FlagError, match="above the maximum"):
+        gj.run("y", {"lr": 2}, store=store)
+    run = gj.run("y", {"lr": 0.5}, store=store)
+    assert "conf [('lr', 0.5), ('name', 'base')]" in run.output(), run.output()
+    assert "lr: 0.1" in (project / "conf.yml").read_text()  # the project's file untouched
+    run = gj.run("j", store=store)
+    assert "conf {'lr': 0.2}" in run.output(), run.output()
+    write(project, "guild.yml", "a:\n  main: x\n  flags-dest: config:c.ini\n")
+    with pytest.raises(GuildError, match="line 3: .*must be .yml, .yaml or .json"):
         op(project, "a")

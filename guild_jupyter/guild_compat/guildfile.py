@@ -7,7 +7,7 @@ Two formats, as in Guild AI 0.9:
   and ``operation-defaults`` are merged under the model's own).
 
 Supported operation keys: ``main``, ``exec``, ``description``, ``flags``,
-``flags-dest`` (``globals``, ``args``), ``flags-import`` (``all``, ``yes`` or a
+``flags-dest`` (``globals``, ``args``, ``global:NAME``/``dict:NAME``, ``config:FILE``), ``flags-import`` (``all``, ``yes`` or a
 list of names, from the main module's argparse arguments or globals),
 ``output-scalars`` (Guild's templates, maps, ``no``), ``sourcecode`` (a list of
 include/exclude rules, or a map with ``root``, ``select``), ``label``
@@ -166,8 +166,10 @@ class OpDef:
             isinstance(dest, str) and dest.split(":", 1)[0] in ("global", "dict", "config")
         ):
             raise self.error(f"flags-dest must be globals, args, global:NAME, dict:NAME or config:FILE, got {dest!r}", "flags-dest")
-        if isinstance(dest, str) and ":" in dest:
-            raise self.error(f"flags-dest {dest!r} is not supported yet (use globals or args)", "flags-dest")
+        if isinstance(dest, str) and ":" in dest and not dest.split(":", 1)[1].strip():
+            raise self.error(f"flags-dest {dest!r} needs a name after ':'", "flags-dest")
+        if isinstance(dest, str) and dest.startswith("config:") and not dest.endswith((".yml", ".yaml", ".json")):
+            raise self.error(f"flags-dest {dest!r}: a config file must be .yml, .yaml or .json", "flags-dest")
         imp = d.get("flags-import")
         if imp is not None and not (imp in ("all", True, False, "no", "yes") or isinstance(imp, list)):
             raise self.error("flags-import must be all, no or a list of flag names", "flags-import")

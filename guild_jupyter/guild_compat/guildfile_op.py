@@ -19,6 +19,7 @@ Every flag is also in the environment as ``FLAG_<NAME>`` (or its ``env-name``).
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shlex
@@ -26,8 +27,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from guild_jupyter.errors import GuildError
-from guild_jupyter.experiment.script_flags import ScriptFlags, apply_globals, detect_flags
+from guild_jupyter.experiment.script_flags import ScriptFlags, apply_globals, detect_flags, literal
 from guild_jupyter.guild_compat.guildfile import Guildfile, OpDef, find_guildfile, load
 from guild_jupyter.model.flags import FlagDef
 from guild_jupyter.orchestration.launch import LaunchSpec, flag_env
@@ -56,6 +59,45 @@ def encode_value(value: Any) -> str:
     return str(value)
 
 
+def _dict_assign(source: str, name: str, opdef: Any) -> ast.Assign:
+    tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return node
+    raise opdef.error(
+        f"flags-dest {opdef.get('flags-dest')!r}: the main module has no top-level {name} = {{...}}",
+        "flags-dest",
+    )
+
+
+def dict_literal(source: str, name: str, opdef: Any) -> dict[str, Any]:
+    """The literal entries of the module's top-level ``NAME = {...}``."""
+    node = _dict_assign(source, name, opdef)
+    out: dict[str, Any] = {}
+    if isinstance(node.value, ast.Dict):
+        for k, v in zip(node.value.keys, node.value.values):
+            if isinstance(k, ast.Constant) and isinstance(k.value, str):
+                ok, value = literal(v)
+                if ok:
+                    out[k.value] = value
+    return out
+
+
+def apply_dict(source: str, name: str, values: dict[str, Any], opdef: Any) -> str:
+    """The source with ``NAME.update({...})`` right after the dict's assignment, on its
+    last line (line numbers in tracebacks stay those of the user's file)."""
+    node = _dict_assign(source, name, opdef)
+    lines = source.splitlines(keepends=True)
+    i = node.end_lineno - 1
+    line = lines[i]
+    body, nl = (line[:-1], "\n") if line.endswith("\n") else (line, "")
+    col = len(body.encode("utf-8")[: node.end_col_offset].decode("utf-8", "replace"))
+    lines[i] = body[:col] + f"; {name}.update({values!r})" + body[col:] + nl
+    return "".join(lines)
+
+
 class GuildfileOperation:
     kind = "guildfile"
 
@@ -72,6 +114,9 @@ class GuildfileOperation:
         self.requires = parse_requires(opdef)
         self.steps = parse_steps(opdef) if opdef.get("steps") is not None else None
         self._defs = self._build_defs()
+        kind, _, dest_name = str(opdef.get("flags-dest") or "").partition(":")
+        if kind in ("global", "dict") and self.module() is not None:
+            _dict_assign(self.module()[1], dest_name, opdef)  # a missing dict: an error now
         for ref in _REF.findall(self.opdef.get("exec") or ""):
             if ref not in self._defs and ref not in ("flag_args", "project_dir", "sourcecode_dir"):
                 raise self.opdef.error(f"exec refers to unknown flag ${{{ref}}}", "exec")
@@ -124,9 +169,8 @@ class GuildfileOperation:
         defs: dict[str, FlagDef] = {}
         imp = self.opdef.get("flags-import")
         if imp not in (None, False, "no", []) and self.opdef.get("main") is not None:
-            _, _, detected = self.module()
             skip = set(self.opdef.get("flags-import-skip") or [])
-            for name, d in detected.defs.items():
+            for name, d in self._importable_flags().items():
                 if (imp in ("all", True, "yes") or name in imp) and name not in skip:
                     defs[name] = d
         defs.update(self.opdef.flags)
@@ -137,6 +181,28 @@ class GuildfileOperation:
                     description=f"run of {dep.operation} to use (default: the newest completed)",
                 )
         return defs
+
+    def _importable_flags(self) -> dict[str, FlagDef]:
+        dest = str(self.opdef.get("flags-dest") or "")
+        kind, _, target = dest.partition(":")
+        if kind in ("global", "dict"):
+            _, source, _ = self.module()
+            return {k: FlagDef(k, v) for k, v in dict_literal(source, target, self.opdef).items()}
+        if kind == "config":
+            return {k: FlagDef(k, v) for k, v in self._read_config(target).items()
+                    if v is None or isinstance(v, (bool, int, float, str, list))}
+        return self.module()[2].defs
+
+    def _read_config(self, name: str) -> dict[str, Any]:
+        path = self._source_root() / name
+        if not path.is_file():
+            return {}
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+        except (ValueError, yaml.YAMLError) as e:
+            raise GuildError(f"{name}: cannot read the config file: {e}") from None
+        return data if isinstance(data, dict) else {}
 
     def flags_dest(self) -> str:
         dest = self.opdef.get("flags-dest")
@@ -267,10 +333,19 @@ class GuildfileOperation:
             path, source, detected = mod
             modname, args = self._main_parts()
             argv = [sys.executable, "-m", modname, *args]
-            if self.flags_dest() == "globals":
+            dest = self.flags_dest()
+            kind, _, dest_name = dest.partition(":")
+            if kind in ("globals", "global", "dict"):
                 target = snapshot / path.relative_to(root)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(apply_globals(source, detected, values), encoding="utf-8")
+                text = (
+                    apply_globals(source, detected, values)
+                    if kind == "globals"
+                    else apply_dict(source, dest_name, values, self.opdef)
+                )
+                target.write_text(text, encoding="utf-8")
+            elif kind == "config":
+                self._write_config(dest_name, values, Path(store.run_dir(run.id)))
             else:
                 argv += self.flag_args(values)
             sub = "src" if path.relative_to(root).parts[0] == "src" else ""
@@ -312,6 +387,16 @@ class GuildfileOperation:
 
         updated = store.update_run(run.id, record)
         run.flags, run.source = updated.flags, updated.source
+
+    def _write_config(self, name: str, values: dict[str, Any], run_dir: Path) -> None:
+        data = self._read_config(name)
+        data.update(values)
+        target = run_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".json"):
+            target.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        else:
+            target.write_text(yaml.safe_dump(data, default_flow_style=False), encoding="utf-8")
 
     def sweep_defaults(self) -> dict[str, Any]:
         """Sweep options the guildfile sets (``objective``, ``default-max-trials``), in the
