@@ -58,6 +58,12 @@ def _value(text):
     return text
 
 
+def _dir_of(label):
+    """The fixture run with this label (ids change when the fixture is regenerated)."""
+    short = next(r["run"] for r in _expected() if r["label"] == label)
+    return next((FIXTURE / "runs").glob(short + "*"))
+
+
 def test_fixture_is_guild_0_9_0():
     assert (FIXTURE / "GUILD_VERSION").read_text().split()[-1] == "0.9.0"
     assert len(_expected()) == 5
@@ -92,14 +98,15 @@ def test_import_matches_guild_compare(store, guild_home):
                 assert math.isclose(got, float(text), rel_tol=0, abs_tol=1e-12), (row["run"], col)
         if last_step is not None:
             assert points["step"].max() == last_step
-        # every flag Guild recorded is here, and only those
-        flag_cols = {c for c in row if c not in BASE_COLUMNS and row[c] != ""} - {"step"}
-        assert set(run.flags) <= flag_cols | set(run.flags)
+        # the flags Guild shows are exactly the run's flags; every other column is a scalar
+        shown = {c for c in row if c not in BASE_COLUMNS and row[c] != ""} - {"step"}
+        assert shown == set(run.flags) | set(points["key"]), row["run"]
+        assert not set(run.flags) & set(points["key"])
 
 
 def test_import_keeps_times_tags_output_and_files(store, guild_home):
     import_guild(store, guild_home)
-    run = store.resolve("d27f9861")
+    run = store.resolve(_dir_of("first").name)
     assert run.tags == ["toy"]
     started = int((guild_home / "runs" / run.id / ".guild/attrs/started").read_text())
     stopped = int((guild_home / "runs" / run.id / ".guild/attrs/stopped").read_text())
@@ -110,9 +117,9 @@ def test_import_keeps_times_tags_output_and_files(store, guild_home):
     assert "loss: 0.4545" in text
     assert (Path(store.run_dir(run.id)) / "train.py").is_file()
 
-    failed = store.resolve("c00d75d7")
+    failed = store.resolve(_dir_of("broken").name)
     assert failed.status.value == "failed" and failed.attempt.exit_code == 3
-    stopped_run = store.resolve("49b66276")
+    stopped_run = store.resolve(_dir_of("stopped").name)
     assert stopped_run.status.value == "cancelled" and stopped_run.attempt.exit_code < 0
 
 
@@ -155,3 +162,31 @@ def test_cli_import_guild(home, guild_home, tmp_path):
     assert "imported 0 run(s), 5 already present" in r.stdout
     r = cli("runs", home=home, cwd=tmp_path)
     assert "broken" in r.stdout and "failed" in r.stdout
+
+
+def test_scalars_from_output_when_a_run_has_no_event_files(store, guild_home):
+    run_dir = guild_home / "runs" / _dir_of("second").name
+    for p in (run_dir / ".guild").glob("events.out.tfevents.*"):
+        p.unlink()
+    import_guild(store, guild_home)
+    pts = store.scalars_frame([run_dir.name])
+    loss = pts[pts.key == "loss"].sort_values("step")
+    assert list(loss.step) == [1, 2, 3]
+    assert list(loss.value) == [0.9901, 0.495, 0.33]  # the printed text, not float32
+
+
+def test_tfevents_reader_on_guild_files():
+    from guild_jupyter.guild_compat.tfevents import read_scalars
+
+    path = next((_dir_of("first") / ".guild").glob("events.*"))
+    got = [(tag, step) for tag, step, _, _ in read_scalars(path)]
+    assert got == [("loss", 1), ("acc", 1), ("loss", 2), ("acc", 2)]
+
+
+def test_a_corrupt_guild_run_is_skipped_not_fatal(store, guild_home):
+    name = _dir_of("first").name
+    bad = guild_home / "runs" / name / ".guild" / "attrs" / "flags"
+    bad.write_text("- not\n- a map\n")
+    result = import_guild(store, guild_home)
+    assert name in result.skipped
+    assert len(result.imported) == 4
