@@ -338,6 +338,36 @@ def test_sourcecode_rules(project, store):
     assert files == ["guild.yml", "helper.py", "train.py"]
 
 
+def test_sourcecode_root_dir_rules_and_only_these(project, store):
+    write(project, "guild.yml", """
+        rooted:
+          main: train
+          sourcecode:
+            root: src
+            select:
+              - exclude: {dir: data}
+        only:
+          exec: python -c "print(1)"
+          sourcecode:
+            - exclude: '*'
+            - '*.cfg'
+    """)
+    write(project, "src/train.py", "print('ok')\n")
+    write(project, "src/util.py", "U = 1\n")
+    write(project, "src/data/rows.txt", "1\n")
+    write(project, "top.py", "T = 1\n")
+    write(project, "a.cfg", "x=1\n")
+
+    def snap(run):
+        d = os.path.join(store.meta_dir(run.id), "sourcecode")
+        return sorted(os.path.relpath(os.path.join(r, f), d) for r, _, fs in os.walk(d) for f in fs)
+
+    run = gj.run("rooted", store=store)
+    assert run.status == "completed", run.output()
+    assert snap(run) == ["train.py", "util.py"]
+    assert snap(gj.run("only", store=store)) == ["a.cfg"]
+
+
 def test_guild_yml_found_from_a_subdirectory_and_cli(project, home):
     write(project, "guild.yml", """
         train:

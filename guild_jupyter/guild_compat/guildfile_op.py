@@ -300,8 +300,13 @@ class GuildfileOperation:
             elif isinstance(rule, dict):
                 for key, target in (("include", include), ("exclude", exclude)):
                     v = rule.get(key)
-                    if isinstance(v, dict):  # Guild's {include: {text: [..]}} form
-                        v = [p for ps in v.values() for p in (ps if isinstance(ps, list) else [ps])]
+                    if isinstance(v, dict):  # Guild's {exclude: {dir: x}} / {include: {text: [..]}}
+                        v = [
+                            q
+                            for kind, ps in v.items()
+                            for p in (ps if isinstance(ps, list) else [ps])
+                            for q in ([f"{p}/*", f"*/{p}/*"] if kind == "dir" else [p])
+                        ]
                     if v is not None:
                         target.extend(v if isinstance(v, list) else [v])
         return SourceSpec(self._source_root(), include=include, exclude=exclude)
