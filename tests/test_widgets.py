@@ -100,7 +100,7 @@ def ids(cell):
 def test_run_widget_streams_status_and_output(env):
     km, store, nbdir = env
     nb, client = execute(km, nbdir, [
-        "r = g.run('slow.py', {'n': 6}, background=True, echo=False)\n"
+        "r = g.run('slow.py', {'n': 6, 'delay': 0.25}, background=True, echo=False)\n"
         "w = show_run_widget(r)\n"
         "print(f'status={w.status.model_id} output={w.output.model_id} scalars={w.scalars.model_id} run={r.id}')\n"
         "print('final', w.wait(60))\n"
