@@ -80,6 +80,7 @@ def test_operation_only_format_flags_and_defaults(project):
     assert d["data"].required and d["data"].type == "str"
     assert o.kind == "guildfile" and o.name == "train"
     assert "Train it" in o.help_text() and "choices: adam, sgd" in o.help_text()
+    assert "opt='adam': Adam" in o.help_text()
 
 
 def test_full_format_models_configs_and_names(project):
@@ -384,6 +385,10 @@ def test_guild_yml_found_from_a_subdirectory_and_cli(project, home):
     assert r.returncode == 0, r.stderr
     assert "train  A trainer" in r.stdout
     assert "lr" in r.stdout and "learning rate" in r.stdout and "choices: adam, sgd" in r.stdout
+    r = cli("run", "train", "--help-op", home=home, cwd=sub)
+    assert r.returncode == 0 and "Usage: guild-jupyter run train" in r.stdout and "A trainer" in r.stdout
+    r = cli("run", "nosuch", home=home, cwd=sub)
+    assert r.returncode != 0 and "no operation 'nosuch'" in r.stderr
     r = cli("run", "train", "lr=0.7", "-q", home=home, cwd=sub)
     assert r.returncode == 0, r.stderr
     r = cli("run", "train", "opt=bad", home=home, cwd=sub)

@@ -428,6 +428,9 @@ class GuildfileOperation:
             return "\n".join(lines)
         lines.append("Flags:")
         lines += flag_rows(self._defs)
+        for name, d in self._defs.items():
+            for value, text in (d.extra.get("choice_help") or {}).items():
+                lines.append(f"  {name}={value}: {text}")
         return "\n".join(line.rstrip() for line in lines)
 
 
