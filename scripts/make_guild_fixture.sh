@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate tests/fixtures/guild_home: a few runs really produced by Guild AI 0.9.0.
 #
-# Usage: scripts/make_guild_fixture.sh [PYTHON]   (default python3; 3.9-3.11 work)
+# Usage: scripts/make_guild_fixture.sh [PYTHON]   (default python3; checked with 3.11)
+#        GUILD_FIXTURE_DEST=/tmp/x scripts/make_guild_fixture.sh   (write elsewhere)
 #
 # What it does:
 #   1. creates a throwaway venv in a temp dir and installs guildai==0.9.0 with the pins
@@ -15,7 +16,7 @@
 set -euo pipefail
 PY=${1:-python3}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-DEST="$HERE/tests/fixtures/guild_home"
+DEST="${GUILD_FIXTURE_DEST:-$HERE/tests/fixtures/guild_home}"  # override to try it elsewhere
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 

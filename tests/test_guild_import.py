@@ -190,3 +190,19 @@ def test_a_corrupt_guild_run_is_skipped_not_fatal(store, guild_home):
     result = import_guild(store, guild_home)
     assert name in result.skipped
     assert len(result.imported) == 4
+
+
+def test_default_guild_home_follows_guilds_rule(store, guild_home, tmp_path, monkeypatch):
+    from guild_jupyter.guild_compat.guild_attrs import default_guild_home
+
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.delenv("CONDA_PREFIX", raising=False)
+    monkeypatch.setenv("GUILD_HOME", str(guild_home))
+    assert default_guild_home() == guild_home
+    assert len(import_guild(store, None).imported) == 5
+    monkeypatch.delenv("GUILD_HOME")
+    project = tmp_path / "proj" / "sub"
+    project.mkdir(parents=True)
+    (tmp_path / "proj" / ".guild" / "runs").mkdir(parents=True)
+    monkeypatch.chdir(project)
+    assert default_guild_home() == tmp_path / "proj" / ".guild"
