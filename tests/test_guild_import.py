@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli
 from guild_jupyter.guild_compat.importer import import_guild
+from tests.conftest import cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "guild_home"
 STATUS = {"completed": "completed", "error": "failed", "terminated": "cancelled"}

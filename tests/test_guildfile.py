@@ -50,7 +50,10 @@ print(json.dumps({"args": vars(args), "rest": rest}))
 
 # parsing ----------------------------------------------------------------------------------
 def test_operation_only_format_flags_and_defaults(project):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         train:
           description: Train it
           main: train
@@ -70,7 +73,8 @@ def test_operation_only_format_flags_and_defaults(project):
             data:
               required: yes
               type: string
-    """)
+    """,
+    )
     write(project, "train.py", GLOBALS_SCRIPT)
     o = op(project, "train")
     d = o.flag_defs()
@@ -84,7 +88,10 @@ def test_operation_only_format_flags_and_defaults(project):
 
 
 def test_full_format_models_configs_and_names(project):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         - config: base
           operation-defaults:
             output-scalars: no
@@ -100,12 +107,16 @@ def test_full_format_models_configs_and_names(project):
           operations:
             evaluate:
               exec: python -c "print(2)"
-    """)
+    """,
+    )
     write(project, "train.py", GLOBALS_SCRIPT)
     g = gf.load(project / "guild.yml")
     assert sorted(g.ops) == ["cnn:prepare", "cnn:train", "evaluate"]
     assert g.find("train").full_name == "cnn:train"
-    assert g.find("cnn:prepare").get("output-scalars") == "no" or g.find("cnn:prepare").get("output-scalars") is False
+    assert (
+        g.find("cnn:prepare").get("output-scalars") == "no"
+        or g.find("cnn:prepare").get("output-scalars") is False
+    )
     with pytest.raises(GuildError, match="no operation 'nope'.*operations: cnn:prepare"):
         g.find("nope")
 
@@ -115,16 +126,36 @@ def test_full_format_models_configs_and_names(project):
     [
         ("train:\n  main: train\n  flags: [1,\n", 4, "malformed YAML"),
         ("train:\n  main: train\n  colour: red\n", 3, "unknown attribute 'colour'"),
-        ("train:\n  main: train\n  flags:\n    lr:\n      defalt: 1\n", 5, "unknown attribute 'defalt'"),
-        ("train:\n  main: train\n  flags:\n    lr:\n      type: complex\n", 5, "unknown type 'complex'"),
-        ("train:\n  main: train\n  flags:\n    o:\n      default: c\n      choices: [a, b]\n", 5, "'c' is not one of"),
-        ("train:\n  main: train\n  flags:\n    n:\n      default: 20\n      max: 10\n", 5, "above the maximum"),
+        (
+            "train:\n  main: train\n  flags:\n    lr:\n      defalt: 1\n",
+            5,
+            "unknown attribute 'defalt'",
+        ),
+        (
+            "train:\n  main: train\n  flags:\n    lr:\n      type: complex\n",
+            5,
+            "unknown type 'complex'",
+        ),
+        (
+            "train:\n  main: train\n  flags:\n    o:\n      default: c\n      choices: [a, b]\n",
+            5,
+            "'c' is not one of",
+        ),
+        (
+            "train:\n  main: train\n  flags:\n    n:\n      default: 20\n      max: 10\n",
+            5,
+            "above the maximum",
+        ),
         ("a:\n  main: x\n\nb:\n  description: nothing to run\n", 5, "needs main, exec or steps"),
         ("t:\n  main: x\n  exec: y\n", 3, "either main or exec"),
         ("t:\n  main: x\n  output-scalars: 'loss: (\\value'\n", 3, "invalid output-scalars"),
         ("t:\n  main: x\n  flags-dest: nowhere\n", 3, "flags-dest must be"),
         ("t:\n  main: x\nt:\n  main: y\n", 3, "duplicate key 't'"),
-        ("- model: m\n  operations:\n    t:\n      main: x\n- config: c\n- 3\n", 1, "must be a map"),
+        (
+            "- model: m\n  operations:\n    t:\n      main: x\n- config: c\n- 3\n",
+            1,
+            "must be a map",
+        ),
     ],
 )
 def test_malformed_guildfiles_name_the_line(project, store, text, line, message):
@@ -149,14 +180,18 @@ def test_malformed_guildfiles_name_the_line(project, store, text, line, message)
     ],
 )
 def test_bad_flag_values_create_no_run(project, store, flags, message):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         train:
           main: train
           flags:
             lr: 0.1
             epochs: {default: 2, min: 1, max: 10}
             opt: {default: adam, choices: [adam, sgd]}
-    """)
+    """,
+    )
     write(project, "train.py", GLOBALS_SCRIPT)
     with pytest.raises(FlagError, match=message):
         gj.run("train", flags, store=store)
@@ -164,12 +199,16 @@ def test_bad_flag_values_create_no_run(project, store, flags, message):
 
 
 def test_missing_required_flag(project, store):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         train:
           main: train
           flags:
             lr: {required: yes, type: float}
-    """)
+    """,
+    )
     write(project, "train.py", GLOBALS_SCRIPT)
     with pytest.raises(FlagError, match="flag 'lr' is required by train"):
         gj.run("train", store=store)
@@ -180,7 +219,10 @@ def test_missing_required_flag(project, store):
 
 # runs ----------------------------------------------------------------------------------------
 def test_main_with_globals_label_tags_env_and_scalars(project, store):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         train:
           main: train
           flags-dest: globals
@@ -197,7 +239,8 @@ def test_main_with_globals_label_tags_env_and_scalars(project, store):
             renamed:
               default: 1
               env-name: MY_LR
-    """)
+    """,
+    )
     write(project, "train.py", GLOBALS_SCRIPT)
     run = gj.run("train", {"lr": 0.4, "epochs": 3}, store=store)
     assert run.status == "completed", run.output()
@@ -219,7 +262,10 @@ def test_main_with_globals_label_tags_env_and_scalars(project, store):
 
 
 def test_main_with_args_arg_name_switch_skip_and_main_args(project, store):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         train:
           main: pkg.train --extra 1
           flags-dest: args
@@ -234,7 +280,8 @@ def test_main_with_args_arg_name_switch_skip_and_main_args(project, store):
             secret:
               default: hidden
               arg-skip: yes
-    """)
+    """,
+    )
     write(project, "pkg/__init__.py", "")
     write(project, "pkg/train.py", ARGS_SCRIPT)
     run = gj.run("train", {"batch": 32, "fast": True}, store=store)
@@ -248,10 +295,14 @@ def test_main_with_args_arg_name_switch_skip_and_main_args(project, store):
 
 
 def test_flags_dest_defaults_to_what_the_script_uses(project, store):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         a: {main: argsy, flags: {lr: 0.3}}
         g: {main: globy, flags: {lr: 0.3}}
-    """)
+    """,
+    )
     write(project, "argsy.py", ARGS_SCRIPT)
     write(project, "globy.py", "lr = 1\nprint('lr', lr)\n")
     assert json.loads(gj.run("a", store=store).output().splitlines()[-1])["args"]["lr"] == 0.3
@@ -259,11 +310,15 @@ def test_flags_dest_defaults_to_what_the_script_uses(project, store):
 
 
 def test_flags_import_all_and_names(project, store):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         all: {main: train, flags-import: all}
         some: {main: train, flags-import: [lr], flags: {epochs: {default: 1, max: 5}}}
         none: {main: train}
-    """)
+    """,
+    )
     write(project, "train.py", GLOBALS_SCRIPT)
     assert set(op(project, "all").flag_defs()) == {"lr", "epochs", "opt"}
     assert set(op(project, "some").flag_defs()) == {"lr", "epochs"}
@@ -274,13 +329,17 @@ def test_flags_import_all_and_names(project, store):
 
 
 def test_exec_tokens_never_pass_through_a_shell(project, store):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         show:
           exec: python show.py --name=${name} ${flag_args} "fixed arg"
           flags:
             name: x
             n: 1
-    """)
+    """,
+    )
     write(project, "show.py", "import sys, json\nprint(json.dumps(sys.argv[1:]))\n")
     evil = "a b; touch pwned $(touch pwned2)"
     run = gj.run("show", {"name": evil}, store=store)
@@ -294,13 +353,18 @@ def test_exec_tokens_never_pass_through_a_shell(project, store):
 def test_exec_unknown_reference_is_an_error(project, store):
     write(project, "guild.yml", "t:\n  exec: python x.py ${nope}\n")
     write(project, "x.py", "")
-    with pytest.raises(GuildError, match=r"line 2: operation 't': exec refers to unknown flag \$\{nope\}"):
+    with pytest.raises(
+        GuildError, match=r"line 2: operation 't': exec refers to unknown flag \$\{nope\}"
+    ):
         gj.run("t", store=store)
     assert store.list_runs() == []
 
 
 def test_output_scalars_templates_maps_and_no(project, store):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         custom:
           exec: python out.py
           output-scalars:
@@ -309,7 +373,8 @@ def test_output_scalars_templates_maps_and_no(project, store):
         quiet:
           exec: python out.py
           output-scalars: no
-    """)
+    """,
+    )
     write(project, "out.py", "print('metric f1=0.5')\nprint('acc was 0.9')\nprint('loss: 3')\n")
     run = gj.run("custom", store=store)
     row = gj.runs(store=store).iloc[0]
@@ -320,13 +385,17 @@ def test_output_scalars_templates_maps_and_no(project, store):
 
 
 def test_sourcecode_rules(project, store):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         t:
           main: train
           sourcecode:
             - exclude: 'data/*'
             - exclude: notes.txt
-    """)
+    """,
+    )
     write(project, "train.py", "print('ok')\n")
     write(project, "helper.py", "X = 1\n")
     write(project, "notes.txt", "n\n")
@@ -340,7 +409,10 @@ def test_sourcecode_rules(project, store):
 
 
 def test_sourcecode_root_dir_rules_and_only_these(project, store):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         rooted:
           main: train
           sourcecode:
@@ -352,7 +424,8 @@ def test_sourcecode_root_dir_rules_and_only_these(project, store):
           sourcecode:
             - exclude: '*'
             - '*.cfg'
-    """)
+    """,
+    )
     write(project, "src/train.py", "print('ok')\n")
     write(project, "src/util.py", "U = 1\n")
     write(project, "src/data/rows.txt", "1\n")
@@ -370,14 +443,18 @@ def test_sourcecode_root_dir_rules_and_only_these(project, store):
 
 
 def test_guild_yml_found_from_a_subdirectory_and_cli(project, home):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         train:
           description: A trainer
           main: train
           flags:
             lr: {default: 0.1, description: learning rate}
             opt: {default: adam, choices: [adam, sgd]}
-    """)
+    """,
+    )
     write(project, "train.py", GLOBALS_SCRIPT)
     sub = project / "notebooks"
     sub.mkdir()
@@ -386,7 +463,11 @@ def test_guild_yml_found_from_a_subdirectory_and_cli(project, home):
     assert "train  A trainer" in r.stdout
     assert "lr" in r.stdout and "learning rate" in r.stdout and "choices: adam, sgd" in r.stdout
     r = cli("run", "train", "--help-op", home=home, cwd=sub)
-    assert r.returncode == 0 and "Usage: guild-jupyter run train" in r.stdout and "A trainer" in r.stdout
+    assert (
+        r.returncode == 0
+        and "Usage: guild-jupyter run train" in r.stdout
+        and "A trainer" in r.stdout
+    )
     r = cli("run", "nosuch", home=home, cwd=sub)
     assert r.returncode != 0 and "no operation 'nosuch'" in r.stderr
     r = cli("run", "train", "lr=0.7", "-q", home=home, cwd=sub)
@@ -404,13 +485,21 @@ def test_no_guild_yml_keeps_the_old_message(project, store):
 
 
 def test_objective_and_default_max_trials(project):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         a: {exec: python x.py, objective: loss, default-max-trials: 5}
         b: {exec: python x.py, objective: -acc}
         c: {exec: python x.py, objective: {maximize: f1}}
         d: {exec: python x.py}
-    """)
-    assert op(project, "a").sweep_defaults() == {"objective": "loss", "minimize": True, "max_trials": 5}
+    """,
+    )
+    assert op(project, "a").sweep_defaults() == {
+        "objective": "loss",
+        "minimize": True,
+        "max_trials": 5,
+    }
     assert op(project, "b").sweep_defaults() == {"objective": "acc", "minimize": False}
     assert op(project, "c").sweep_defaults() == {"objective": "f1", "minimize": False}
     assert op(project, "d").sweep_defaults() == {}
@@ -423,7 +512,10 @@ def test_objective_and_default_max_trials(project):
 
 
 def test_flags_dest_dict_and_global(project, store):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         d:
           main: train
           flags-dest: dict:params
@@ -435,12 +527,20 @@ def test_flags_dest_dict_and_global(project, store):
         missing:
           main: train
           flags-dest: dict:nothing
-    """)
-    write(project, "train.py", """
+    """,
+    )
+    write(
+        project,
+        "train.py",
+        """
         params = {"lr": 0.1, "layers": 2}  # the flags
         print("params", sorted(params.items()))
-    """)
-    assert {n: d.default for n, d in op(project, "d").flag_defs().items()} == {"lr": 0.1, "layers": 2}
+    """,
+    )
+    assert {n: d.default for n, d in op(project, "d").flag_defs().items()} == {
+        "lr": 0.1,
+        "layers": 2,
+    }
     run = gj.run("d", {"layers": 5}, store=store)
     assert "params [('layers', 5), ('lr', 0.1)]" in run.output(), run.output()
     run = gj.run("g", store=store)
@@ -451,12 +551,20 @@ def test_flags_dest_dict_and_global(project, store):
 
 
 def test_flags_dest_config_file(project, store):
-    write(project, "guild.yml", """
+    write(
+        project,
+        "guild.yml",
+        """
         y: {main: train, flags-dest: 'config:conf.yml', flags-import: all, flags: {lr: {max: 1}}}
         j: {main: trainj, flags-dest: 'config:conf.json', flags: {lr: 0.2}}
-    """)
+    """,
+    )
     write(project, "conf.yml", "lr: 0.1\nname: base\n")
-    write(project, "train.py", "import yaml\nprint('conf', sorted(yaml.safe_load(open('conf.yml')).items()))\n")
+    write(
+        project,
+        "train.py",
+        "import yaml\nprint('conf', sorted(yaml.safe_load(open('conf.yml')).items()))\n",
+    )
     write(project, "trainj.py", "import json\nprint('conf', json.load(open('conf.json')))\n")
     assert set(op(project, "y").flag_defs()) == {"lr", "name"}
     with pytest.raises(FlagError, match="above the maximum"):

@@ -119,8 +119,14 @@ def test_failing_step_fails_the_pipeline(pipeline_project, store):
     [
         ("p:\n  steps:\n    - nope\n", "line 2: operation 'p': step 'nope': no operation"),
         ("p:\n  steps: []\n", "line 2: operation 'p': steps must be a non-empty list"),
-        ("p:\n  main: x\n  requires:\n    - operation: ghost\n", "line 4: operation 'p': requires unknown operation 'ghost'"),
-        ("p:\n  main: x\n  requires:\n    - target-path: d\n", "line 4: operation 'p': each requires entry needs file:"),
+        (
+            "p:\n  main: x\n  requires:\n    - operation: ghost\n",
+            "line 4: operation 'p': requires unknown operation 'ghost'",
+        ),
+        (
+            "p:\n  main: x\n  requires:\n    - target-path: d\n",
+            "line 4: operation 'p': each requires entry needs file:",
+        ),
     ],
 )
 def test_bad_steps_and_requires_name_the_line(project, store, text, message):

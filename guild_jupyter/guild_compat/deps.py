@@ -35,14 +35,17 @@ class Dependency:
         self.select = [select] if isinstance(select, str) else list(select)
         self.flag_name = str(spec.get("name") or self.operation or "")
         if (self.file is None) == (self.operation is None):
-            raise opdef.error("each requires entry needs file: or operation: (one of them)", obj=spec)
+            raise opdef.error(
+                "each requires entry needs file: or operation: (one of them)", obj=spec
+            )
         if self.operation is not None and str(self.operation).split(":")[-1] not in {
             o.name for o in opdef.guildfile.ops.values()
         }:
             raise opdef.error(f"requires unknown operation {self.operation!r}", obj=spec)
 
-    def resolve(self, store: Any, project_dir: Path, run_dir: Path, flags: dict[str, Any],
-                guildfile: Any) -> dict[str, Any]:
+    def resolve(
+        self, store: Any, project_dir: Path, run_dir: Path, flags: dict[str, Any], guildfile: Any
+    ) -> dict[str, Any]:
         dest = run_dir / self.target
         if self.file is not None:
             src = (project_dir / str(self.file)).resolve()
@@ -58,7 +61,9 @@ class Dependency:
             except RunNotFound:
                 raise GuildError(f"{self.flag_name}={ref}: no such run") from None
             if upstream.op != op:
-                raise GuildError(f"{self.flag_name}={ref}: run {upstream.short_id} is {upstream.op}, not {op}")
+                raise GuildError(
+                    f"{self.flag_name}={ref}: run {upstream.short_id} is {upstream.op}, not {op}"
+                )
         else:
             rows = store.list_rows(op=op, status="completed", limit=1)
             if not rows:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 import shlex
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -95,7 +96,8 @@ class GuildRunDir:
         except FileNotFoundError:
             index = b""
         records = [
-            _INDEX.unpack_from(index, i) for i in range(0, len(index) - _INDEX.size + 1, _INDEX.size)
+            _INDEX.unpack_from(index, i)
+            for i in range(0, len(index) - _INDEX.size + 1, _INDEX.size)
         ]
         lines = data.decode("utf-8", "replace").splitlines()
         for i, line in enumerate(lines):
@@ -106,9 +108,7 @@ class GuildRunDir:
                 yield line, 0, None
 
     def event_files(self) -> list[Path]:
-        return sorted(
-            p for p in self.meta.rglob("events.out.tfevents.*") if p.is_file()
-        )
+        return sorted(p for p in self.meta.rglob("events.out.tfevents.*") if p.is_file())
 
 
 def _lock_pid(path: Path) -> int | None:

@@ -7,7 +7,8 @@ Two formats, as in Guild AI 0.9:
   and ``operation-defaults`` are merged under the model's own).
 
 Supported operation keys: ``main``, ``exec``, ``description``, ``flags``,
-``flags-dest`` (``globals``, ``args``, ``global:NAME``/``dict:NAME``, ``config:FILE``), ``flags-import`` (``all``, ``yes`` or a
+``flags-dest`` (``globals``, ``args``, ``global:NAME``/``dict:NAME``, ``config:FILE``),
+``flags-import`` (``all``, ``yes`` or a
 list of names, from the main module's argparse arguments or globals),
 ``output-scalars`` (Guild's templates, maps, ``no``), ``sourcecode`` (a list of
 include/exclude rules, or a map with ``root``, ``select``), ``label``
@@ -108,21 +109,73 @@ def _line(obj: Any, key: Any = None, default: int = 1) -> int:
 
 # the model ---------------------------------------------------------------------
 OP_KEYS = {
-    "main", "exec", "description", "flags", "flags-dest", "flags-import", "flags-import-skip",
-    "output-scalars", "sourcecode", "requires", "steps", "label", "tags", "env", "objective",
-    "default-max-trials", "optimizers", "default",
+    "main",
+    "exec",
+    "description",
+    "flags",
+    "flags-dest",
+    "flags-import",
+    "flags-import-skip",
+    "output-scalars",
+    "sourcecode",
+    "requires",
+    "steps",
+    "label",
+    "tags",
+    "env",
+    "objective",
+    "default-max-trials",
+    "optimizers",
+    "default",
 }
 IGNORED_OP_KEYS = {
-    "compare", "plugins", "pip-freeze", "python-path", "python-requires", "handle-keyboard-interrupt",
-    "stoppable", "delete-on-success", "can-stage-trials", "set-trace", "publish", "env-secrets",
-    "run-attrs", "output-attrs", "notebook", "sourcecode-dest", "flag-encoder", "default-flag-arg-skip",
+    "compare",
+    "plugins",
+    "pip-freeze",
+    "python-path",
+    "python-requires",
+    "handle-keyboard-interrupt",
+    "stoppable",
+    "delete-on-success",
+    "can-stage-trials",
+    "set-trace",
+    "publish",
+    "env-secrets",
+    "run-attrs",
+    "output-attrs",
+    "notebook",
+    "sourcecode-dest",
+    "flag-encoder",
+    "default-flag-arg-skip",
 }
 FLAG_KEYS = {
-    "default", "type", "description", "choices", "min", "max", "required", "arg-name",
-    "arg-skip", "arg-switch", "env-name", "distribution", "null-label", "allow-other", "arg-split",
+    "default",
+    "type",
+    "description",
+    "choices",
+    "min",
+    "max",
+    "required",
+    "arg-name",
+    "arg-skip",
+    "arg-switch",
+    "env-name",
+    "distribution",
+    "null-label",
+    "allow-other",
+    "arg-split",
 }
-GUILD_TYPES = {"int": "int", "float": "float", "number": None, "string": "str", "str": "str",
-               "boolean": "bool", "bool": "bool", "path": "str", "existing-path": "str"}
+GUILD_TYPES = {
+    "int": "int",
+    "float": "float",
+    "number": None,
+    "string": "str",
+    "str": "str",
+    "boolean": "bool",
+    "bool": "bool",
+    "path": "str",
+    "existing-path": "str",
+}
 
 
 class OpDef:
@@ -147,7 +200,9 @@ class OpDef:
 
     def error(self, message: str, key: Any = None, obj: Any = None) -> GuildfileError:
         line = _line(obj if obj is not None else self.data, key, self.line)
-        return GuildfileError(f"{self.guildfile.label}, line {line}: operation {self.full_name!r}: {message}")
+        return GuildfileError(
+            f"{self.guildfile.label}, line {line}: operation {self.full_name!r}: {message}"
+        )
 
     def _validate(self) -> None:
         d = self.data
@@ -162,16 +217,32 @@ class OpDef:
             if key in d and not isinstance(d[key], str):
                 raise self.error(f"{key} must be a string", key)
         dest = d.get("flags-dest")
-        if dest is not None and dest not in ("globals", "args") and not (
-            isinstance(dest, str) and dest.split(":", 1)[0] in ("global", "dict", "config")
+        if (
+            dest is not None
+            and dest not in ("globals", "args")
+            and not (
+                isinstance(dest, str) and dest.split(":", 1)[0] in ("global", "dict", "config")
+            )
         ):
-            raise self.error(f"flags-dest must be globals, args, global:NAME, dict:NAME or config:FILE, got {dest!r}", "flags-dest")
+            raise self.error(
+                "flags-dest must be globals, args, global:NAME, dict:NAME or config:FILE, "
+                f"got {dest!r}",
+                "flags-dest",
+            )
         if isinstance(dest, str) and ":" in dest and not dest.split(":", 1)[1].strip():
             raise self.error(f"flags-dest {dest!r} needs a name after ':'", "flags-dest")
-        if isinstance(dest, str) and dest.startswith("config:") and not dest.endswith((".yml", ".yaml", ".json")):
-            raise self.error(f"flags-dest {dest!r}: a config file must be .yml, .yaml or .json", "flags-dest")
+        if (
+            isinstance(dest, str)
+            and dest.startswith("config:")
+            and not dest.endswith((".yml", ".yaml", ".json"))
+        ):
+            raise self.error(
+                f"flags-dest {dest!r}: a config file must be .yml, .yaml or .json", "flags-dest"
+            )
         imp = d.get("flags-import")
-        if imp is not None and not (imp in ("all", True, False, "no", "yes") or isinstance(imp, list)):
+        if imp is not None and not (
+            imp in ("all", True, False, "no", "yes") or isinstance(imp, list)
+        ):
             raise self.error("flags-import must be all, no or a list of flag names", "flags-import")
         if "output-scalars" in d:
             from guild_jupyter.tracking.output_scalars import compile_patterns
@@ -182,7 +253,9 @@ class OpDef:
             except GuildError as e:
                 raise self.error(str(e), "output-scalars") from None
         for key in ("tags",):
-            if key in d and not (isinstance(d[key], list) and all(isinstance(t, str) for t in d[key])):
+            if key in d and not (
+                isinstance(d[key], list) and all(isinstance(t, str) for t in d[key])
+            ):
                 raise self.error("tags must be a list of strings", key)
         if "env" in d and not isinstance(d["env"], dict):
             raise self.error("env must be a map of names to values", "env")
@@ -193,10 +266,17 @@ class OpDef:
         obj = d.get("objective")
         if obj is not None and not (
             isinstance(obj, str)
-            or (isinstance(obj, dict) and len(obj) == 1 and next(iter(obj)) in ("minimize", "maximize")
-                and isinstance(next(iter(obj.values())), str))
+            or (
+                isinstance(obj, dict)
+                and len(obj) == 1
+                and next(iter(obj)) in ("minimize", "maximize")
+                and isinstance(next(iter(obj.values())), str)
+            )
         ):
-            raise self.error("objective must be a scalar name, '-name', or {minimize|maximize: name}", "objective")
+            raise self.error(
+                "objective must be a scalar name, '-name', or {minimize|maximize: name}",
+                "objective",
+            )
         sc = d.get("sourcecode")
         if sc is not None and not isinstance(sc, (list, dict, bool)):
             raise self.error("sourcecode must be a list of rules or a map", "sourcecode")
@@ -221,14 +301,18 @@ class OpDef:
         gtype = spec.get("type")
         if gtype is not None and gtype not in GUILD_TYPES and gtype not in FLAG_TYPES:
             raise self.error(
-                f"flag {name!r}: unknown type {gtype!r} (one of {', '.join(sorted(GUILD_TYPES))})", "type", spec
+                f"flag {name!r}: unknown type {gtype!r} (one of {', '.join(sorted(GUILD_TYPES))})",
+                "type",
+                spec,
             )
         choices_raw = spec.get("choices")
         choices = None
         choice_help: dict[str, str] = {}
         if choices_raw is not None:
             if not isinstance(choices_raw, list) or not choices_raw:
-                raise self.error(f"flag {name!r}: choices must be a non-empty list", "choices", spec)
+                raise self.error(
+                    f"flag {name!r}: choices must be a non-empty list", "choices", spec
+                )
             choices = []
             for c in choices_raw:
                 if isinstance(c, dict):
@@ -242,8 +326,14 @@ class OpDef:
         default = spec.get("default")
         ftype = GUILD_TYPES.get(gtype, gtype) if gtype is not None else None
         if ftype is None:
-            ftype = type_of(default) if default is not None else (
-                type_of(choices[0]) if choices and all(type_of(c) == type_of(choices[0]) for c in choices) else None
+            ftype = (
+                type_of(default)
+                if default is not None
+                else (
+                    type_of(choices[0])
+                    if choices and all(type_of(c) == type_of(choices[0]) for c in choices)
+                    else None
+                )
             )
         for key in ("min", "max"):
             v = spec.get(key)
@@ -258,8 +348,18 @@ class OpDef:
             min=spec.get("min"),
             max=spec.get("max"),
             required=bool(spec.get("required", False)),
-            extra={k: spec[k] for k in ("arg-name", "arg-skip", "arg-switch", "env-name",
-                                        "distribution", "null-label") if k in spec},
+            extra={
+                k: spec[k]
+                for k in (
+                    "arg-name",
+                    "arg-skip",
+                    "arg-switch",
+                    "env-name",
+                    "distribution",
+                    "null-label",
+                )
+                if k in spec
+            },
         )
         if choice_help:
             fd.extra["choice_help"] = choice_help
@@ -288,11 +388,15 @@ class Guildfile:
             self._read_ops("", data, data)
             return
         if not isinstance(data, list):
-            raise GuildfileError(f"{self.label}, line 1: expected a map of operations or a list of models")
+            raise GuildfileError(
+                f"{self.label}, line 1: expected a map of operations or a list of models"
+            )
         configs: dict[str, LineMap] = {}
         for item in data:
             if not isinstance(item, dict):
-                raise GuildfileError(f"{self.label}, line {_line(data)}: each top-level item must be a map")
+                raise GuildfileError(
+                    f"{self.label}, line {_line(data)}: each top-level item must be a map"
+                )
             if "config" in item:
                 configs[str(item["config"])] = item
         for item in data:
@@ -312,7 +416,8 @@ class Guildfile:
                 cfg = configs.get(str(base))
                 if cfg is None:
                     raise GuildfileError(
-                        f"{self.label}, line {_line(item, 'extends')}: extends unknown config {base!r}"
+                        f"{self.label}, line {_line(item, 'extends')}: "
+                        f"extends unknown config {base!r}"
                     )
                 defaults.update(cfg.get("operation-defaults") or {})
                 cops = cfg.get("operations") or {}
@@ -320,7 +425,9 @@ class Guildfile:
                 ops.key_lines.update(getattr(cops, "key_lines", {}))
             own = item.get("operations") or {}
             if not isinstance(own, dict):
-                raise GuildfileError(f"{self.label}, line {_line(item, 'operations')}: operations must be a map")
+                raise GuildfileError(
+                    f"{self.label}, line {_line(item, 'operations')}: operations must be a map"
+                )
             defaults.update(item.get("operation-defaults") or {})
             ops.update(own)
             ops.key_lines.update(getattr(own, "key_lines", {}))
@@ -338,7 +445,9 @@ class Guildfile:
                 spec = merged
             op = OpDef(self, model, str(name), spec)
             if op.full_name in self.ops:
-                raise GuildfileError(f"{self.label}, line {op.line}: operation {op.full_name!r} is defined twice")
+                raise GuildfileError(
+                    f"{self.label}, line {op.line}: operation {op.full_name!r} is defined twice"
+                )
             self.ops[op.full_name] = op
 
     def find(self, name: str) -> OpDef:

@@ -67,7 +67,8 @@ def _dict_assign(source: str, name: str, opdef: Any) -> ast.Assign:
         ):
             return node
     raise opdef.error(
-        f"flags-dest {opdef.get('flags-dest')!r}: the main module has no top-level {name} = {{...}}",
+        f"flags-dest {opdef.get('flags-dest')!r}: "
+        f"the main module has no top-level {name} = {{...}}",
         "flags-dest",
     )
 
@@ -77,7 +78,7 @@ def dict_literal(source: str, name: str, opdef: Any) -> dict[str, Any]:
     node = _dict_assign(source, name, opdef)
     out: dict[str, Any] = {}
     if isinstance(node.value, ast.Dict):
-        for k, v in zip(node.value.keys, node.value.values):
+        for k, v in zip(node.value.keys, node.value.values, strict=True):
             if isinstance(k, ast.Constant) and isinstance(k.value, str):
                 ok, value = literal(v)
                 if ok:
@@ -177,7 +178,9 @@ class GuildfileOperation:
         for dep in self.requires:
             if dep.operation is not None and dep.flag_name not in defs:
                 defs[dep.flag_name] = FlagDef(
-                    dep.flag_name, None, type="str",
+                    dep.flag_name,
+                    None,
+                    type="str",
                     description=f"run of {dep.operation} to use (default: the newest completed)",
                 )
         return defs
@@ -189,8 +192,11 @@ class GuildfileOperation:
             _, source, _ = self.module()
             return {k: FlagDef(k, v) for k, v in dict_literal(source, target, self.opdef).items()}
         if kind == "config":
-            return {k: FlagDef(k, v) for k, v in self._read_config(target).items()
-                    if v is None or isinstance(v, (bool, int, float, str, list))}
+            return {
+                k: FlagDef(k, v)
+                for k, v in self._read_config(target).items()
+                if v is None or isinstance(v, (bool, int, float, str, list))
+            }
         return self.module()[2].defs
 
     def _read_config(self, name: str) -> dict[str, Any]:
@@ -252,7 +258,9 @@ class GuildfileOperation:
             d = self._defs.get(name)
             if d and "env-name" in d.extra:
                 env[str(d.extra["env-name"])] = flag_env({name: value}).popitem()[1]
-        env.update({str(k): "" if v is None else str(v) for k, v in (self.opdef.get("env") or {}).items()})
+        env.update(
+            {str(k): "" if v is None else str(v) for k, v in (self.opdef.get("env") or {}).items()}
+        )
         return env
 
     def exec_argv(self, values: dict[str, Any], snapshot: Path) -> list[str]:
@@ -293,7 +301,9 @@ class GuildfileOperation:
         sc = self.opdef.get("sourcecode")
         include: list[str] = []
         exclude: list[str] = []
-        rules = sc.get("select", []) if isinstance(sc, dict) else (sc if isinstance(sc, list) else [])
+        rules = (
+            sc.get("select", []) if isinstance(sc, dict) else (sc if isinstance(sc, list) else [])
+        )
         for rule in rules or []:
             if isinstance(rule, str):
                 include.append(rule)
@@ -329,11 +339,25 @@ class GuildfileOperation:
             self._resolve_requires(run, store)
             values = dict(run.flags)
         if self.steps is not None:
-            argv = [sys.executable, "-m", "guild_jupyter.guild_compat.steps",
-                    "--home", str(store.home), "--guildfile", str(self.guildfile.path),
-                    "--op", self.name, "--parent", run.id, "--flags", json.dumps(values)]
+            argv = [
+                sys.executable,
+                "-m",
+                "guild_jupyter.guild_compat.steps",
+                "--home",
+                str(store.home),
+                "--guildfile",
+                str(self.guildfile.path),
+                "--op",
+                self.name,
+                "--parent",
+                run.id,
+                "--flags",
+                json.dumps(values),
+            ]
             self._label_and_tags(run, store, values)
-            return LaunchSpec(argv=argv, env=env, output_scalars="no", project_dir=str(self.project_dir))
+            return LaunchSpec(
+                argv=argv, env=env, output_scalars="no", project_dir=str(self.project_dir)
+            )
         if mod is not None:
             path, source, detected = mod
             modname, args = self._main_parts()
@@ -359,7 +383,9 @@ class GuildfileOperation:
             argv = self.exec_argv(values, snapshot)
             env["PYTHONPATH"] = str(snapshot)
         self._label_and_tags(run, store, values)
-        scalars = self.opdef.get("output-scalars", None) if "output-scalars" in self.opdef.data else None
+        scalars = (
+            self.opdef.get("output-scalars", None) if "output-scalars" in self.opdef.data else None
+        )
         if "output-scalars" in self.opdef.data and scalars is None:
             scalars = "no"
         return LaunchSpec(
@@ -410,9 +436,11 @@ class GuildfileOperation:
         out: dict[str, Any] = {}
         obj = self.opdef.get("objective")
         if isinstance(obj, str):
-            out["objective"], out["minimize"] = (obj[1:], False) if obj.startswith("-") else (obj, True)
+            out["objective"], out["minimize"] = (
+                (obj[1:], False) if obj.startswith("-") else (obj, True)
+            )
         elif isinstance(obj, dict):
-            (how, name), = obj.items()
+            ((how, name),) = obj.items()
             out["objective"], out["minimize"] = name, how == "minimize"
         if self.opdef.get("default-max-trials") is not None:
             out["max_trials"] = self.opdef.get("default-max-trials")
@@ -446,13 +474,20 @@ def flag_rows(defs: dict[str, FlagDef], indent: str = "  ") -> list[str]:
             notes.append(f"min {d.min}")
         if d.max is not None:
             notes.append(f"max {d.max}")
-        default = "(required)" if d.required and d.default is None else (
-            "(none)" if d.default is None else encode_value(d.default)
+        default = (
+            "(required)"
+            if d.required and d.default is None
+            else ("(none)" if d.default is None else encode_value(d.default))
         )
         desc = d.description + (f" ({'; '.join(notes)})" if notes else "")
         rows.append((n, default, d.type or "", desc))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    return [indent + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + ("  " + r[3] if r[3] else "") for r in rows]
+    return [
+        indent
+        + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True))
+        + ("  " + r[3] if r[3] else "")
+        for r in rows
+    ]
 
 
 def list_ops(cwd: str | Path | None = None) -> str:

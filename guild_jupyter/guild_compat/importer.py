@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from guild_jupyter.errors import GuildError, RunNotFound
 from guild_jupyter.guild_compat.guild_attrs import GuildRunDir, default_guild_home, iter_guild_runs
@@ -150,7 +151,9 @@ def import_run(store: Any, grun: GuildRunDir, home: Path) -> str | None:
 
 
 def _seconds(micros: Any) -> float | None:
-    return micros / 1e6 if isinstance(micros, (int, float)) and not isinstance(micros, bool) else None
+    return (
+        micros / 1e6 if isinstance(micros, (int, float)) and not isinstance(micros, bool) else None
+    )
 
 
 def _import_output_and_scalars(store: Any, grun: GuildRunDir, run_id: str) -> float | None:

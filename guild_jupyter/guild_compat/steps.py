@@ -36,7 +36,11 @@ def parse_steps(opdef: Any) -> list[tuple[str, dict[str, Any]]]:
         elif isinstance(step, dict) and isinstance(step.get("run"), str):
             text, flags = step["run"], dict(step.get("flags") or {})
         else:
-            raise opdef.error("each step is 'OP [flag=value ...]' or a map with run:", obj=step if isinstance(step, dict) else opdef.data, key=None if isinstance(step, dict) else "steps")
+            raise opdef.error(
+                "each step is 'OP [flag=value ...]' or a map with run:",
+                obj=step if isinstance(step, dict) else opdef.data,
+                key=None if isinstance(step, dict) else "steps",
+            )
         tokens = shlex.split(text)
         if not tokens:
             raise opdef.error("a step names no operation", "steps")
@@ -63,7 +67,9 @@ def substitute(value: Any, pipeline_flags: dict[str, Any]) -> Any:
     from guild_jupyter.guild_compat.guildfile_op import encode_value
 
     return _REF.sub(
-        lambda m: encode_value(pipeline_flags[m.group(1)]) if m.group(1) in pipeline_flags else m.group(0),
+        lambda m: (
+            encode_value(pipeline_flags[m.group(1)]) if m.group(1) in pipeline_flags else m.group(0)
+        ),
         value,
     )
 
@@ -90,15 +96,28 @@ def main(argv: list[str] | None = None) -> int:
     pipeline_flags = json.loads(args.flags)
     for i, (name, flags) in enumerate(parse_steps(gf.find(args.op)), 1):
         values = {k: substitute(v, pipeline_flags) for k, v in flags.items()}
-        values = {k: parse_flag_text(v) if isinstance(v, str) and "${" not in v else v for k, v in values.items()}
+        values = {
+            k: parse_flag_text(v) if isinstance(v, str) and "${" not in v else v
+            for k, v in values.items()
+        }
         op = GuildfileOperation(gf.find(name))
         op.extra_source = {"pipeline": args.parent}
-        print(f"step {i}: {name} {' '.join(f'{k}={v}' for k, v in values.items())}".rstrip(), flush=True)
-        run = start_operation(op, values, store=store, tags=[f"pipeline:{args.parent[:8]}"],
-                              echo=lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+        print(
+            f"step {i}: {name} {' '.join(f'{k}={v}' for k, v in values.items())}".rstrip(),
+            flush=True,
+        )
+        run = start_operation(
+            op,
+            values,
+            store=store,
+            tags=[f"pipeline:{args.parent[:8]}"],
+            echo=lambda text: (sys.stdout.write(text), sys.stdout.flush()),
+        )
         print(f"step {i}: {name} run {run.id} {run.status.value}", flush=True)
         if run.status.value != "completed":
-            print(f"step {i} ({name}) {run.status.value}: {run.reason}", file=sys.stderr, flush=True)
+            print(
+                f"step {i} ({name}) {run.status.value}: {run.reason}", file=sys.stderr, flush=True
+            )
             return 1
     return 0
 

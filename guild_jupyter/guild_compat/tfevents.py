@@ -11,8 +11,8 @@ A truncated last record (a run killed mid-write) ends the file quietly.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 def read_scalars(path: str | Path) -> Iterator[tuple[str, int, float, float]]:
