@@ -31,12 +31,11 @@ import re
 import threading
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from guild_jupyter.errors import GuildError, QueryError
+from guild_jupyter.errors import GuildError
 from guild_jupyter.storage import layout
-from guild_jupyter.storage.index import FIXED, quote
+from guild_jupyter.storage.index import quote
 from guild_jupyter.storage.query import RunFilter
 from guild_jupyter.storage.store import RunStore
 
@@ -76,7 +75,7 @@ class Manager:
         self._started_at = 0.0
         # watcher state (touched only inside one tick, in a worker thread)
         self._cursor = 0.0
-        self._known: dict[str, tuple] = {}  # id -> (status, attempts, deleted)
+        self._known: dict[str, int] = {}  # id -> _encode(status, attempts, deleted): ~120 bytes a run
         self._scalar_counts: dict[str, dict[str, int]] = {}
         self._tails: dict[str, int] = {}  # unfinished run id -> output byte offset
         self._ended_offsets: dict[str, int] = {}
@@ -140,7 +139,7 @@ class Manager:
         # whatever rewrote a row (a rebuilt index touches every row and changes nothing)
         for run_id, status, attempts, deleted in self.store.index.execute(
                 "SELECT id, status, attempts, deleted FROM runs"):
-            self._known[run_id] = (status, attempts, deleted)
+            self._known[run_id] = _encode(status, attempts, deleted)
             if status not in TERMINAL:
                 self._tails[run_id] = self._output_size(run_id)
                 self._scalar_counts[run_id] = self._read_scalar_counts(run_id)
@@ -207,14 +206,15 @@ class Manager:
         late: list[dict[str, Any]] = []  # final statuses, after the last output
         for run_id, op, status, attempts, deleted, updated, created, reason, exit_code in rows:
             self._cursor = max(self._cursor, updated)
-            old = self._known.get(run_id)
+            code = self._known.get(run_id)
+            old = None if code is None else _decode(code)
             created_now = old is None
             if created_now:
                 early.append({"type": "run-created", "run": run_id, "op": op, "status": status})
             elif bool(old[2]) != bool(deleted):
                 early.append({"type": "run-deleted", "run": run_id, "restored": not deleted})
             status_changed = created_now or old[0] != status or old[1] != attempts
-            self._known[run_id] = (status, attempts, deleted)
+            self._known[run_id] = _encode(status, attempts, deleted)
             if status_changed:
                 event = {"type": "status", "run": run_id, "status": status, "attempt": attempts,
                          "reason": reason, "exit_code": exit_code}
@@ -235,8 +235,8 @@ class Manager:
                     self._scalar_counts.pop(run_id, None)
         output: list[dict[str, Any]] = []
         for run_id in list(self._tails):
-            state = self._known.get(run_id)
-            finished = state is None or state[0] in TERMINAL
+            code = self._known.get(run_id)
+            finished = code is None or _decode(code)[0] in TERMINAL
             events, drained = self._read_output(run_id, finished)
             output.extend(events)
             if finished and drained:
@@ -367,7 +367,7 @@ class Manager:
             f" LIMIT -1 OFFSET {int(offset)}" if offset else "")
         row_expr, expr_params = self._row_json_sql(extra)
         total = self.store.index.execute(f"SELECT count(*) FROM runs{where}", sql_params)[0][0]
-        if total - offset <= ROW_CACHE_MAX:
+        if min(total - offset, total if limit is None else limit) <= ROW_CACHE_MAX:
             body = self._cached_rows(extra, row_expr, expr_params, f"FROM runs{where}{order}{paging}", sql_params)
         else:
             rows = self.store.index.execute(f"SELECT {row_expr} FROM runs{where}{order}{paging}",
@@ -666,6 +666,20 @@ def _clean(value: Any) -> Any:
     return value
 
 
+_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+_STATUS_CODE = {s: i for i, s in enumerate(_STATUSES)}
+
+
+def _encode(status: str, attempts: int | None, deleted: Any) -> int:
+    """A run's watched state as one int (small ints are shared: no memory per run)."""
+    return (_STATUS_CODE.get(status, 7)) | (8 if deleted else 0) | (int(attempts or 1) << 4)
+
+
+def _decode(code: int) -> tuple[str, int, bool]:
+    n = code & 7
+    return (_STATUSES[n] if n < len(_STATUSES) else "?"), code >> 4, bool(code & 8)
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -718,4 +732,4 @@ def parse_keys(values: list[str]) -> list[str] | None:
     return keys or None
 
 
-__all__ = ["BadRequest", "Manager", "QueryError", "RunFileNotFound", "run_json", "FIXED", "Path"]
+__all__ = ["BadRequest", "Manager", "RunFileNotFound", "parse_keys", "run_json"]
