@@ -105,6 +105,8 @@ def test_import_matches_guild_compare(store, guild_home):
 
 
 def test_import_keeps_times_tags_output_and_files(store, guild_home):
+    (guild_home / "runs" / _dir_of("first").name / "out").mkdir()
+    (guild_home / "runs" / _dir_of("first").name / "out" / "model.txt").write_text("w")
     import_guild(store, guild_home)
     run = store.resolve(_dir_of("first").name)
     assert run.tags == ["toy"]
@@ -115,7 +117,11 @@ def test_import_keeps_times_tags_output_and_files(store, guild_home):
     assert run.attempt.exit_code == 0
     text = store.read_output(run.id)
     assert "loss: 0.4545" in text
-    assert (Path(store.run_dir(run.id)) / "train.py").is_file()
+    # Guild's manifest says train.py and guild.yml are source code: they go to the snapshot
+    assert not (Path(store.run_dir(run.id)) / "train.py").exists()
+    assert store.list_files(run.id) == ["out/model.txt"]  # what the run wrote
+    snapshot = Path(store.meta_dir(run.id)) / "sourcecode"
+    assert sorted(p.name for p in snapshot.iterdir()) == ["guild.yml", "train.py"]
 
     failed = store.resolve(_dir_of("broken").name)
     assert failed.status.value == "failed" and failed.attempt.exit_code == 3

@@ -182,9 +182,32 @@ def _import_output_and_scalars(store: Any, grun: GuildRunDir, run_id: str) -> fl
     return last_t
 
 
+def _source_files(grun: GuildRunDir) -> set[str]:
+    """Paths Guild's ``.guild/manifest`` lists as source code (``s PATH DIGEST SRC``):
+    Guild 0.9 copies the code into the run directory itself."""
+    import shlex
+
+    out = set()
+    try:
+        text = (grun.meta / "manifest").read_text(encoding="utf-8")
+    except OSError:
+        return out
+    for line in text.splitlines():
+        try:
+            parts = shlex.split(line)
+        except ValueError:
+            continue
+        if len(parts) >= 2 and parts[0] == "s":
+            out.add(parts[1])
+    return out
+
+
 def _copy_files(grun: GuildRunDir, dest: Path) -> None:
-    """The files the run wrote (its artifacts) and Guild's source snapshot.
+    """The files the run wrote (its artifacts) into the run directory, and the source
+    code (from the manifest, or an older ``.guild/sourcecode``) into the snapshot.
     Symlinks (Guild's resolved dependencies) are not followed."""
+    source = _source_files(grun)
+    snapshot_dir = dest / layout.META_DIR / layout.SOURCECODE
     for root, dirs, files in os.walk(grun.path):
         rel = Path(root).relative_to(grun.path)
         if rel.parts[:1] == (".guild",):
@@ -195,14 +218,15 @@ def _copy_files(grun: GuildRunDir, dest: Path) -> None:
             src = Path(root) / name
             if src.is_symlink():
                 continue
-            target = dest / rel / name
+            rel_path = (rel / name).as_posix()
+            target = snapshot_dir / rel_path if rel_path in source else dest / rel / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, target)
     snapshot = grun.meta / "sourcecode"
     if snapshot.is_dir():
         shutil.copytree(
             snapshot,
-            dest / layout.META_DIR / layout.SOURCECODE,
+            snapshot_dir,
             symlinks=True,
             dirs_exist_ok=True,
         )
