@@ -102,8 +102,10 @@ def run_text(run: Any, state: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def trials_table(store: Any, sweep_id: str, objective: str | None, agg: str = "last") -> list[dict[str, Any]]:
-    """The sweep's trials, oldest first: id, status, flags, objective value."""
+def trials_table(store: Any, sweep_id: str, objective: str | None, agg: str = "last",
+                 flags_cache: dict[str, dict] | None = None) -> list[dict[str, Any]]:
+    """The sweep's trials, oldest first: id, status, flags, objective value.
+    ``flags_cache`` (id -> flags) spares re-reading each trial's record on every refresh."""
     cols, rows = store.index.query(
         "SELECT id, status, created, updated FROM runs WHERE sweep=? ORDER BY created", [sweep_id])
     trials = [dict(zip(cols, r)) for r in rows]
@@ -116,7 +118,12 @@ def trials_table(store: Any, sweep_id: str, objective: str | None, agg: str = "l
         values = dict(vrows)
     for t in trials:
         t["objective"] = values.get(t["id"])
-        t["flags"] = store.load_run(t["id"]).flags
+        if flags_cache is not None and t["id"] in flags_cache:
+            t["flags"] = flags_cache[t["id"]]
+        else:
+            t["flags"] = store.load_run(t["id"]).flags
+            if flags_cache is not None:
+                flags_cache[t["id"]] = t["flags"]
     return trials
 
 

@@ -53,6 +53,7 @@ class RunWidget(W.VBox):
         self._started, self._stopped = self.run.started, self.run.stopped
         self._series: dict[str, list[float]] = {}
         self._elapsed = ""
+        self._reconciled = time.monotonic()
         self.status = W.HTML(render.badge(self._status))
         self.title = W.HTML(f"<b>{html.escape(self.run.op)}</b> <code>{self.run.short_id}</code>")
         self.elapsed = W.Label("")
@@ -80,6 +81,11 @@ class RunWidget(W.VBox):
     def _poll(self) -> bool:
         """One update: read what changed and send it; False when the run is finished and drained."""
         store = self.store
+        if time.monotonic() - self._reconciled > 5.0:  # a run whose supervisor died ends as failed
+            self._reconciled = time.monotonic()
+            from guild_jupyter.orchestration.reconcile import reconcile
+
+            reconcile(store, min_interval=2.0)
         cols, rows = store.index.query("SELECT status, updated, started, stopped FROM runs WHERE id=?", [self.run.id])
         if not rows:
             return False

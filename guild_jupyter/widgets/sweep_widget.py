@@ -32,6 +32,7 @@ class SweepWidget(W.VBox):
         self._key: Any = None
         self._status = sweep.run.status.value
         self._trials: list[dict[str, Any]] = []
+        self._flags: dict[str, dict] = {}
         self.table = W.HTML("")
         self.stop_button = W.Button(description="Stop all", button_style="danger", icon="stop",
                                     layout=W.Layout(width="auto"))
@@ -60,7 +61,7 @@ class SweepWidget(W.VBox):
         if key != self._key:
             self._key = key
             self._status = status or self._status
-            self._trials = render.trials_table(store, self.sweep.id, self.objective, self.agg)
+            self._trials = render.trials_table(store, self.sweep.id, self.objective, self.agg, self._flags)
             with self._lock, self.hold_sync():
                 self.table.value = render.sweep_html(self._status, self.sweep.run.op, self.objective,
                                                      self.minimize, self._trials)
