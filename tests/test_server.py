@@ -446,3 +446,15 @@ async def test_large_output_streams_in_bounded_contiguous_events(api, jp_ws_fetc
     assert text == full["text"] and outs[-1]["next"] == full["size"]
     assert text.count("\n") >= 30000 and text.rstrip("\n").endswith("last line without newline ✓")
     assert "\ufffd" not in text  # no character split between events
+
+
+async def test_big_listings_go_out_in_pieces(api, gj_store, monkeypatch):
+    from guild_jupyter.server import handlers
+
+    monkeypatch.setattr(handlers, "LISTING_PIECE", 2)
+    ids = [gj_store.create_run("op", kind="script", flags={"i": i}).id for i in range(5)]
+    r = await api("GET", "runs", raw=True)
+    assert r.code == 200 and r.headers["Content-Type"] == "application/json"
+    body = json.loads(r.body)
+    assert [x["id"] for x in body["runs"]] == ids[::-1] and body["total"] == 5
+    assert [x["flags"]["i"] for x in body["runs"]] == [4, 3, 2, 1, 0]

@@ -15,6 +15,7 @@ import mimetypes
 import os
 from typing import Any, Callable
 
+import tornado.iostream
 import tornado.web
 from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
@@ -25,6 +26,7 @@ from guild_jupyter.errors import FlagError, GuildError, QueryError, RunNotFound
 from guild_jupyter.server.manager import BadRequest, Manager, RunFileNotFound, parse_keys
 
 AUTH_RESOURCE = "guild"
+LISTING_PIECE = 2000  # rows per write of a listing
 SETTINGS_KEY = "guild_jupyter"
 # Served with their own type; anything else that is text is sent as text/plain (never rendered).
 SAFE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/json", "text/csv",
@@ -89,8 +91,17 @@ class RunsHandler(GuildHandler):
     @authorized
     async def get(self) -> None:
         params = {k: [v.decode("utf-8", "replace") for v in vs] for k, vs in self.request.query_arguments.items()}
-        self.set_header("Content-Type", "application/json")
-        self.finish(await self.call(self.manager.list_runs, params))
+        head, rows = await self.call(self.manager.list_runs, params)
+        self.set_header("Content-Type", "application/json")  # before the first piece goes out
+        self.write(head)
+        try:
+            for start in range(0, len(rows), LISTING_PIECE):  # big listings go out in pieces
+                self.write(("," if start else "") + ",".join(rows[start:start + LISTING_PIECE]))
+                if len(rows) > LISTING_PIECE:
+                    await self.flush()
+        except tornado.iostream.StreamClosedError:
+            return
+        self.finish("]}")
 
     @tornado.web.authenticated
     @authorized

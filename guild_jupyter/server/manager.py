@@ -322,8 +322,10 @@ class Manager:
         return changed
 
     # queries -------------------------------------------------------------------
-    def list_runs(self, params: dict[str, list[str]]) -> dict[str, Any]:
-        """``GET runs``: filters, paging, sorting, flag and scalar columns."""
+    def list_runs(self, params: dict[str, list[str]]) -> tuple[str, list[str]]:
+        """``GET runs``: filters, paging, sorting, flag and scalar columns. Returns the JSON
+        document's head (up to ``"runs": [``) and the rows' JSON texts, so a big listing is
+        written in pieces; the document ends with ``]}``."""
         one = _one(params)
         deleted_text = one("deleted", "false").lower()
         deleted: bool | None = {"false": False, "0": False, "true": True, "1": True, "any": None}.get(deleted_text, ...)  # type: ignore[arg-type]
@@ -368,21 +370,21 @@ class Manager:
         row_expr, expr_params = self._row_json_sql(extra)
         total = self.store.index.execute(f"SELECT count(*) FROM runs{where}", sql_params)[0][0]
         if min(total - offset, total if limit is None else limit) <= ROW_CACHE_MAX:
-            body = self._cached_rows(extra, row_expr, expr_params, f"FROM runs{where}{order}{paging}", sql_params)
+            texts = self._cached_rows(extra, row_expr, expr_params, f"FROM runs{where}{order}{paging}", sql_params)
         else:
-            rows = self.store.index.execute(f"SELECT {row_expr} FROM runs{where}{order}{paging}",
-                                            [*expr_params, *sql_params])
-            body = ",".join(r[0] for r in rows)
-        if "Inf" in body and _SQLITE_INF.search(body):  # SQLite writes infinities as Inf (not JSON): the exact, slower path
+            texts = [r[0] for r in self.store.index.execute(f"SELECT {row_expr} FROM runs{where}{order}{paging}",
+                                                            [*expr_params, *sql_params])]
+        if any("Inf" in t and _SQLITE_INF.search(t) for t in texts):
+            # SQLite writes infinities as Inf (not JSON): the exact, slower path (null)
             columns = list(LIST_FIELDS) + extra
             _, full = self.store.index.query(
                 f"SELECT {','.join(quote(c) for c in columns)} FROM runs{where}{order}{paging}", sql_params)
-            body = json.dumps(self._rows_to_json(columns, full), allow_nan=False)[1:-1]
+            texts = [json.dumps(d, allow_nan=False) for d in self._rows_to_json(columns, full)]
         head = json.dumps({"total": total, "offset": offset, "limit": limit, "columns": extra})
-        return head[:-1] + ', "runs": [' + body + "]}"
+        return head[:-1] + ', "runs": [', texts
 
     def _cached_rows(self, extra: list[str], row_expr: str, expr_params: list[Any], tail: str,
-                     params: list[Any]) -> str:
+                     params: list[Any]) -> list[str]:
         """Rows' JSON text, kept per run with the row's ``updated`` (every change of a row
         moves it) and the column set (a new flag or scalar column changes every row), so
         a listing renders only the rows that changed since the last one."""
@@ -399,7 +401,7 @@ class Manager:
                 rows = self.store.index.execute(f"SELECT id, updated, {row_expr} {tail}", [*expr_params, *params])
                 for run_id, updated, text in rows:
                     cache[run_id] = (updated, text)
-                return ",".join(r[2] for r in rows)
+                return [r[2] for r in rows]
             for start in range(0, len(missing), 500):
                 part = missing[start:start + 500]
                 for run_id, updated, text in self.store.index.execute(
@@ -410,7 +412,7 @@ class Manager:
                 live = {i for i, _ in ids}
                 for run_id in [i for i in cache if i not in live]:
                     del cache[run_id]
-            return ",".join(cache[i][1] for i, _ in ids)
+            return [cache[i][1] for i, _ in ids]
 
     def _row_json_sql(self, extra: list[str]) -> tuple[str, list[Any]]:
         """One SQL expression rendering a listing row as JSON text, in SQLite: building
