@@ -31,10 +31,12 @@ print("done", flush=True)
 
 
 class Recorder(NotebookClient):
-    """An nbclient that keeps every comm message (time, type, content)."""
+    """An nbclient that keeps every comm message (kernel's send time, type, content)."""
 
     def handle_comm_msg(self, outs, msg, cell_index):
-        self.comm_log.append((time.monotonic(), msg["msg_type"], msg["content"]))
+        sent = msg["header"].get("date")
+        sent = sent.timestamp() if hasattr(sent, "timestamp") else time.time()
+        self.comm_log.append((sent, msg["msg_type"], msg["content"]))
         super().handle_comm_msg(outs, msg, cell_index)
 
 
