@@ -203,12 +203,12 @@ def _rerun(args: argparse.Namespace, store: Any) -> int:
 
 @command("diff")
 def _diff(args: argparse.Namespace, store: Any) -> int:
-    from guild_jupyter.notebook.diff import diff_runs
+    from guild_jupyter.compare.diff import diff
 
     refs = args.runs or ["2", "1"]
     if len(refs) != 2:
         raise GuildError("diff takes two runs")
-    print(diff_runs(store, refs[0], refs[1]))
+    print(diff(refs[0], refs[1], store=store))
     return 0
 
 

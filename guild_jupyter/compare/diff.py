@@ -32,12 +32,24 @@ def _source_files(store: Any, run: Any) -> dict[str, str]:
                 rel = os.path.relpath(path, root)
                 try:
                     with open(path, encoding="utf-8") as f:
-                        files[rel] = f.read()
+                        text = f.read()
                 except (UnicodeDecodeError, OSError):
-                    files[rel] = f"<binary file, {os.path.getsize(path)} bytes>"
+                    text = f"<binary file, {os.path.getsize(path)} bytes>"
+                files[rel] = _notebook_code(text) if rel.endswith(".ipynb") else text
     if not files and run.source.get("code"):
         files["<code>"] = str(run.source["code"])
     return files
+
+
+def _notebook_code(text: str) -> str:
+    """A notebook's code cells, so its diff reads as code rather than JSON."""
+    import json
+
+    try:
+        cells = json.loads(text).get("cells", [])
+    except (ValueError, AttributeError):
+        return text
+    return "\n\n".join("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code")
 
 
 def _provenance(store: Any, run: Any) -> dict[str, Any]:

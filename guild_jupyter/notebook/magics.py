@@ -23,8 +23,8 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from guild_jupyter.errors import GuildError
 
 COMMANDS = ("run", "runs", "compare", "cat", "stop", "delete", "restore", "label", "tag", "diff", "load",
-            "rerun", "help")
-_CLI_COMMANDS = ("cat", "stop", "delete", "restore", "label", "tag")
+            "rerun", "sweep", "import-guild", "ops", "help")
+_CLI_COMMANDS = ("cat", "stop", "delete", "restore", "label", "tag", "sweep", "import-guild", "ops")
 
 
 def _echo(text: str) -> None:
@@ -154,6 +154,7 @@ class GuildMagics(Magics):
                                    echo=None if args.background else _echo)
         if args.background:
             print(f"run {run.short_id} started in the background")
+            _show_widget(run, store)
         return _finish(run, args.background)
 
     def _maybe_sweep(self, args: argparse.Namespace, op: Any, given: dict[str, str], store: Any) -> Any:
@@ -292,13 +293,21 @@ class GuildMagics(Magics):
         p = _Parser(prog="%guild diff")
         p.add_argument("runs", nargs="*", help="two runs (default: the two newest)")
         args = p.parse_args(rest)
-        from guild_jupyter.notebook.diff import diff_runs
+        from guild_jupyter.compare.diff import diff
 
         refs = args.runs or ["2", "1"]
         if len(refs) != 2:
             raise GuildError("diff takes two runs")
-        print(diff_runs(_store(), refs[0], refs[1]))
-        return None
+        return diff(refs[0], refs[1], store=_store())  # shown as HTML in a notebook, text elsewhere
+
+
+def _show_widget(run: Any, store: Any) -> None:
+    """A live RunWidget for a background run (it keeps updating after the cell ends)."""
+    try:
+        from guild_jupyter.widgets import show_run_widget
+    except ImportError:  # ipywidgets missing: the run goes on without a widget
+        return
+    show_run_widget(run, store)
 
 
 class _Tracked:
