@@ -210,3 +210,23 @@ def test_sweeps_from_the_cli(project, store):
     assert r.returncode == 1 and r.stderr.strip() == (
         "guild-jupyter: error: flag 'lr': malformed sweep value '[0.1,' (unbalanced brackets?)")
     assert len(store.list_rows()) == 3
+
+
+def test_a_sweep_stopped_from_elsewhere_starts_no_more_trials(project, store):
+    import threading
+    import time
+
+    (project / "slow.py").write_text("import time\nx = 0\ntime.sleep(0.6)\nprint(f'loss: {x}')\n")
+    result = {}
+    t = threading.Thread(target=lambda: result.update(s=gj.run("slow.py", {"x": "range[1:8]"}, store=store,
+                                                                 echo=False)))
+    t.start()
+    deadline = time.time() + 20
+    while time.time() < deadline and not [r for r in store.list_rows() if r["kind"] == "sweep"]:
+        time.sleep(0.05)
+    sweep = gj.sweep([r for r in store.list_rows() if r["kind"] == "sweep"][0]["id"], store=store)
+    time.sleep(0.3)
+    sweep.stop()  # a different Sweep object, as another process would have
+    t.join(timeout=30)
+    final = result["s"]
+    assert final.run.status == "cancelled" and len(final.runs) < 8

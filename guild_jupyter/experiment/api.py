@@ -222,3 +222,14 @@ def diff(a: Any, b: Any, *, store: RunStore | None = None, **options: Any) -> An
     from guild_jupyter.compare.diff import diff as _diff
 
     return _diff(a, b, store=store, **options)
+
+
+def sweep(ref: str | int, *, store: RunStore | None = None) -> Any:
+    """A recorded sweep by reference: its trials (``.runs``), table (``.df``), ``.best``, ``.stop()``."""
+    from guild_jupyter.sweeps.sweep import Sweep
+
+    store = store or default_store()
+    run = store.resolve(ref)
+    if run.kind != "sweep":
+        raise GuildError(f"run {run.short_id} is a {run.kind} run, not a sweep")
+    return Sweep(store, run)

@@ -28,6 +28,7 @@ from guild_jupyter.model.flags import FlagDef
 from guild_jupyter.model.run import Run, hostname
 from guild_jupyter.model.status import RunStatus
 from guild_jupyter.orchestration.process_info import self_identity
+from guild_jupyter.orchestration.reconcile import stop_requested
 from guild_jupyter.storage.layout import atomic_write_json
 from guild_jupyter.storage.store import RunStore
 from guild_jupyter.sweeps import optimizers
@@ -76,9 +77,14 @@ class Sweep:
         return pick(scored, key=lambda vr: vr[0])[1]
 
     def stop(self) -> None:
-        """Start no more trials and stop the running ones."""
+        """Start no more trials and stop the running ones (from any process)."""
         self._stop.set()
         from guild_jupyter.orchestration.controller import Controller
+        from guild_jupyter.orchestration.reconcile import STOP_REQUEST
+
+        # the process driving the sweep may be another one: it checks this file between trials
+        atomic_write_json(os.path.join(self.store.meta_dir(self.id), STOP_REQUEST),
+                          {"reason": "sweep stopped", "time": time.time()})
 
         controller = Controller(self.store)
         for r in self.store.list_runs(sweep=self.id, status=["pending", "running"]):
@@ -262,6 +268,8 @@ class SweepRunner:
         total = len(queue) if fixed is not None else None
 
         def take() -> tuple[Any, dict[str, Any]] | None:
+            if stop_requested(self.store, sweep.id):
+                sweep._stop.set()
             if fixed is not None:
                 return queue.pop(0) if queue and not sweep._stop.is_set() else None
             return source()  # type: ignore[misc]
