@@ -230,3 +230,20 @@ def test_a_sweep_stopped_from_elsewhere_starts_no_more_trials(project, store):
     t.join(timeout=30)
     final = result["s"]
     assert final.run.status == "cancelled" and len(final.runs) < 8
+
+
+def test_guildfile_objective_and_default_max_trials(project, store):
+    (project / "train.py").write_text("x = 0.5\nprint(f'acc: {1 - (x - 0.3) ** 2}')\n")
+    (project / "guild.yml").write_text(textwrap.dedent("""
+        train:
+          main: train
+          flags:
+            x: 0.5
+          objective: -acc
+          default-max-trials: 3
+    """))
+    sweep = gj.run("train", {"x": "uniform[0:1]"}, store=store, random_seed=2, echo=False)
+    assert len(sweep.runs) == 3
+    assert sweep.spec["objective"] == "acc" and sweep.spec["minimize"] is False
+    accs = gj.runs(store=store).set_index("id")["scalars.acc"]
+    assert accs[sweep.best.id] == accs.max()

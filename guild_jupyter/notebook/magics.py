@@ -22,8 +22,24 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from guild_jupyter.errors import GuildError
 
-COMMANDS = ("run", "runs", "compare", "cat", "stop", "delete", "restore", "label", "tag", "diff", "load",
-            "rerun", "sweep", "import-guild", "ops", "help")
+COMMANDS = (
+    "run",
+    "runs",
+    "compare",
+    "cat",
+    "stop",
+    "delete",
+    "restore",
+    "label",
+    "tag",
+    "diff",
+    "load",
+    "rerun",
+    "sweep",
+    "import-guild",
+    "ops",
+    "help",
+)
 _CLI_COMMANDS = ("cat", "stop", "delete", "restore", "label", "tag", "sweep", "import-guild", "ops")
 
 
@@ -72,25 +88,56 @@ class GuildMagics(Magics):
     @magic_arguments()
     @argument("-l", "--label", default="", help="a label for the run")
     @argument("-t", "--tag", action="append", default=[], help="a tag (repeatable)")
-    @argument("--background", action="store_true", help="return at once; the run goes on and the kernel is free")
-    @argument("--inline", action="store_true", help="run in this kernel (no isolation; still recorded)")
-    @argument("--outputs", default="", help="names to save from the run, comma-separated (load with %%guild load)")
+    @argument(
+        "--background",
+        action="store_true",
+        help="return at once; the run goes on and the kernel is free",
+    )
+    @argument(
+        "--inline", action="store_true", help="run in this kernel (no isolation; still recorded)"
+    )
+    @argument(
+        "--outputs",
+        default="",
+        help="names to save from the run, comma-separated (load with %%guild load)",
+    )
     @argument("--no-inputs", action="store_true", help="do not capture the cell's free variables")
     @argument("--retries", type=int, default=0, help="retry a failed run N times")
     @argument("--op", default=None, help="operation name (default: notebook name and cell)")
     @argument("--executor", default="local", choices=["local"], help="where the run executes")
     @argument("--help-op", action="store_true", help="show the cell's flags and exit")
-    @argument("--optimizer", help="sweeps: grid, random, tpe (default for search spaces), gp, cmaes or qmc")
+    @argument(
+        "--optimizer",
+        help="sweeps: grid, random, tpe (default for search spaces), gp, cmaes or qmc",
+    )
     @argument("--max-trials", type=int, help="sweeps: at most this many trials (default 20)")
-    @argument("--minimize", metavar="SCALAR", help="sweeps: the objective to minimize (default loss)")
+    @argument(
+        "--minimize", metavar="SCALAR", help="sweeps: the objective to minimize (default loss)"
+    )
     @argument("--maximize", metavar="SCALAR", help="sweeps: the objective to maximize")
-    @argument("--objective-agg", choices=["last", "min", "max"], help="sweeps: which value of the objective")
+    @argument(
+        "--objective-agg",
+        choices=["last", "min", "max"],
+        help="sweeps: which value of the objective",
+    )
     @argument("--random-seed", type=int, help="sweeps: seed of the optimizer")
     @argument("--parallel", type=int, help="sweeps: trials at once")
-    @argument("--prune", choices=["median", "asha", "hyperband"], help="sweeps: stop unpromising trials early")
-    @argument("--print-trials", action="store_true", help="sweeps: show a grid's trials without running them")
-    @argument("flags", nargs="*", metavar="FLAG=VALUE",
-              help="flag values overriding the cell's assignments; a list or range[..]/uniform[..] makes a sweep")
+    @argument(
+        "--prune",
+        choices=["median", "asha", "hyperband"],
+        help="sweeps: stop unpromising trials early",
+    )
+    @argument(
+        "--print-trials",
+        action="store_true",
+        help="sweeps: show a grid's trials without running them",
+    )
+    @argument(
+        "flags",
+        nargs="*",
+        metavar="FLAG=VALUE",
+        help="flag values overriding the cell's assignments; a list or range[..]/uniform[..] makes a sweep",
+    )
     @line_cell_magic
     def guild_run(self, line: str, cell: str | None = None) -> Any:
         """Run this cell as a tracked, snapshotted operation.
@@ -103,8 +150,10 @@ class GuildMagics(Magics):
             self.guild_run.parser.print_help()
             return None
         if cell is None:
-            raise UsageError("%%guild_run is a cell magic: put it on the first line of the cell to run "
-                             "(%guild_run --help shows its options)")
+            raise UsageError(
+                "%%guild_run is a cell magic: put it on the first line of the cell to run "
+                "(%guild_run --help shows its options)"
+            )
         try:  # POSIX quoting, so -l "a label" has no quotes in it
             argv = shlex.split(line)
         except ValueError as e:
@@ -120,7 +169,9 @@ class GuildMagics(Magics):
         from guild_jupyter.notebook.cell_op import CellOperation, cell_op_name, run_inline
 
         if args.inline and args.background:
-            raise GuildError("--inline and --background cannot be combined: an inline run uses the kernel")
+            raise GuildError(
+                "--inline and --background cannot be combined: an inline run uses the kernel"
+            )
         if args.inline and args.retries:
             raise GuildError("--retries needs a subprocess run: drop --inline")
         notebook = _notebook_path(self.shell)
@@ -133,11 +184,19 @@ class GuildMagics(Magics):
         if args.inline:  # in the kernel, IPython syntax (%time, !ls) works as in a plain cell
             cell = self.shell.transform_cell(cell)
         elif _ipython_syntax(cell):
-            raise GuildError(f"line {_ipython_syntax(cell)} uses IPython syntax (% or !), which a subprocess "
-                             "run cannot execute: use --inline, or plain Python")
-        op = CellOperation.from_cell(cell, name=name, notebook_dir=os.getcwd(), namespace=self.shell.user_ns,
-                                     outputs=outputs, notebook=notebook,
-                                     capture_inputs=not (args.no_inputs or args.inline or args.help_op))
+            raise GuildError(
+                f"line {_ipython_syntax(cell)} uses IPython syntax (% or !), which a subprocess "
+                "run cannot execute: use --inline, or plain Python"
+            )
+        op = CellOperation.from_cell(
+            cell,
+            name=name,
+            notebook_dir=os.getcwd(),
+            namespace=self.shell.user_ns,
+            outputs=outputs,
+            notebook=notebook,
+            capture_inputs=not (args.no_inputs or args.inline or args.help_op),
+        )
         if args.help_op:
             print(op.help_text())
             return None
@@ -147,17 +206,32 @@ class GuildMagics(Magics):
             return sweep
         if args.inline:
             resolved = resolve_flags(op.flag_defs(), given, op=op.name)
-            return run_inline(op, resolved, store=store, namespace=self.shell.user_ns, label=args.label,
-                              tags=args.tag)
-        run = _start_interruptible(op, given, store=store, label=args.label, tags=args.tag,
-                                   background=args.background, retries=args.retries,
-                                   echo=None if args.background else _echo)
+            return run_inline(
+                op,
+                resolved,
+                store=store,
+                namespace=self.shell.user_ns,
+                label=args.label,
+                tags=args.tag,
+            )
+        run = _start_interruptible(
+            op,
+            given,
+            store=store,
+            label=args.label,
+            tags=args.tag,
+            background=args.background,
+            retries=args.retries,
+            echo=None if args.background else _echo,
+        )
         if args.background:
             print(f"run {run.short_id} started in the background")
             _show_widget(run, store)
         return _finish(run, args.background)
 
-    def _maybe_sweep(self, args: argparse.Namespace, op: Any, given: dict[str, str], store: Any) -> Any:
+    def _maybe_sweep(
+        self, args: argparse.Namespace, op: Any, given: dict[str, str], store: Any
+    ) -> Any:
         """A sweep when the magic line holds a flag space or sweep options (else None)."""
         from guild_jupyter.sweeps import api as sweeps
 
@@ -165,12 +239,24 @@ class GuildMagics(Magics):
         if not (options or args.print_trials or sweeps.is_sweep(op, given)):
             return None
         if args.inline or args.background:
-            raise GuildError("a sweep runs its trials as subprocesses in the foreground: drop --inline/--background")
+            raise GuildError(
+                "a sweep runs its trials as subprocesses in the foreground: drop --inline/--background"
+            )
         if args.print_trials:
             import pandas as pd
 
             return pd.DataFrame(sweeps.print_trials(op, given, store=store, **options))
-        return sweeps.run_sweep(op, given, store=store, label=args.label, tags=args.tag, echo=_echo, **options)
+        runner = sweeps.sweep_runner(
+            op, given, store=store, label=args.label, tags=args.tag, echo=_echo, **options
+        )
+        sweep = runner.create()
+        try:
+            from guild_jupyter.widgets import show_sweep_widget
+
+            show_sweep_widget(sweep)  # a live table of the trials, updated as they run
+        except ImportError:
+            pass
+        return runner.run(sweep)
 
     @line_magic
     def guild(self, line: str) -> Any:
@@ -205,7 +291,9 @@ class GuildMagics(Magics):
         except SystemExit as e:  # argparse usage errors (already printed)
             status = e.code if isinstance(e.code, int) else 1
         if status:
-            raise UsageError(f"%guild {argv[2] if argv[0] == '--home' else argv[0]} failed (exit status {status})")
+            raise UsageError(
+                f"%guild {argv[2] if argv[0] == '--home' else argv[0]} failed (exit status {status})"
+            )
 
     def _cmd_run(self, rest: list[str]) -> Any:
         p = _Parser(prog="%guild run")
@@ -223,9 +311,16 @@ class GuildMagics(Magics):
         if args.help_op:
             print(op.help_text())
             return None
-        run = _start_interruptible(op, _flags(args.flags), store=_store(), label=args.label, tags=args.tag,
-                                   background=args.background, retries=args.retries,
-                                   echo=None if args.background else _echo)
+        run = _start_interruptible(
+            op,
+            _flags(args.flags),
+            store=_store(),
+            label=args.label,
+            tags=args.tag,
+            background=args.background,
+            retries=args.retries,
+            echo=None if args.background else _echo,
+        )
         return _finish(run, args.background)
 
     def _cmd_runs(self, rest: list[str]) -> Any:
@@ -236,8 +331,16 @@ class GuildMagics(Magics):
         args = p.parse_args(rest)
         import guild_jupyter as gj
 
-        return gj.runs(args.where, op=args.op, status=args.status, label=args.label, tag=args.tag,
-                       deleted=args.deleted, limit=None if args.all else args.limit, store=_store())
+        return gj.runs(
+            args.where,
+            op=args.op,
+            status=args.status,
+            label=args.label,
+            tag=args.tag,
+            deleted=args.deleted,
+            limit=None if args.all else args.limit,
+            store=_store(),
+        )
 
     def _cmd_compare(self, rest: list[str]) -> Any:
         p = _Parser(prog="%guild compare")
@@ -247,16 +350,29 @@ class GuildMagics(Magics):
         import guild_jupyter as gj
 
         store = _store()
-        df = gj.runs(args.where, op=args.op, status=args.status, label=args.label, tag=args.tag,
-                     deleted=args.deleted, store=store)
+        df = gj.runs(
+            args.where,
+            op=args.op,
+            status=args.status,
+            label=args.label,
+            tag=args.tag,
+            deleted=args.deleted,
+            store=store,
+        )
         if args.runs:
             from guild_jupyter.cli.refs import select_ids
 
             ids = select_ids(store, args.runs, deleted=None)
             df = df[df["id"].isin(ids)]
-        cols = ["id", "op", "status", "started", "label"] + [c for c in df.columns if c.startswith(("flags.", "scalars."))]
+        cols = ["id", "op", "status", "started", "label"] + [
+            c for c in df.columns if c.startswith(("flags.", "scalars."))
+        ]
         df = df[cols]
-        return df.dropna(axis=1, how="all").reset_index(drop=True) if len(df) else df.reset_index(drop=True)
+        return (
+            df.dropna(axis=1, how="all").reset_index(drop=True)
+            if len(df)
+            else df.reset_index(drop=True)
+        )
 
     def _cmd_load(self, rest: list[str]) -> Any:
         p = _Parser(prog="%guild load", description="put a run's --outputs value into the kernel")
@@ -277,14 +393,24 @@ class GuildMagics(Magics):
         p = _Parser(prog="%guild rerun")
         p.add_argument("run")
         p.add_argument("flags", nargs="*")
-        p.add_argument("--check", action="store_true", help="compare the new run's scalars with the original's")
+        p.add_argument(
+            "--check", action="store_true", help="compare the new run's scalars with the original's"
+        )
         p.add_argument("-b", "--background", action="store_true")
         p.add_argument("-l", "--label", default=None)
         args = p.parse_args(rest)
         from guild_jupyter.notebook.rerun import rerun
 
-        run = rerun(args.run, _flags(args.flags), store=_store(), check=args.check, background=args.background,
-                    echo=None if args.background else _echo, label=args.label, namespace=self.shell.user_ns)
+        run = rerun(
+            args.run,
+            _flags(args.flags),
+            store=_store(),
+            check=args.check,
+            background=args.background,
+            echo=None if args.background else _echo,
+            label=args.label,
+            namespace=self.shell.user_ns,
+        )
         if args.check:
             print(run.check)
         return _finish(run, args.background)

@@ -15,8 +15,11 @@ from guild_jupyter.sweeps.sweep import SPEC, Sweep, SweepRunner
 
 def options_from_args(args: Any) -> dict[str, Any]:
     """Sweep options given on a command line or a magic line (argparse namespace)."""
-    out = {k: getattr(args, k) for k in ("optimizer", "max_trials", "objective_agg", "random_seed", "parallel",
-                                         "prune") if getattr(args, k, None) is not None}
+    out = {
+        k: getattr(args, k)
+        for k in ("optimizer", "max_trials", "objective_agg", "random_seed", "parallel", "prune")
+        if getattr(args, k, None) is not None
+    }
     if args.minimize and args.maximize:
         raise GuildError("give either --minimize or --maximize, not both")
     if args.minimize or args.maximize:
@@ -76,7 +79,9 @@ def read_batch(path: str) -> list[dict[str, Any]]:
             trials = yaml.safe_load(text)
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
-            raise GuildError(f"{path}, line {mark.line + 1 if mark else '?'}: {getattr(e, 'problem', e)}") from None
+            raise GuildError(
+                f"{path}, line {mark.line + 1 if mark else '?'}: {getattr(e, 'problem', e)}"
+            ) from None
     else:
         raise GuildError(f"batch file {path} must end in .csv, .json or .yaml")
     if not isinstance(trials, list) or not all(isinstance(t, dict) for t in trials) or not trials:
@@ -84,36 +89,72 @@ def read_batch(path: str) -> list[dict[str, Any]]:
     return trials
 
 
-def run_sweep(target: Any, flags: Mapping[str, Any] | None = None, *, store: RunStore,
-              batch: str | None = None, echo: Callable[[str], None] | None = None,
-              label: str = "", tags: Iterable[str] = (), **options: Any) -> Sweep:
+def run_sweep(
+    target: Any,
+    flags: Mapping[str, Any] | None = None,
+    *,
+    store: RunStore,
+    batch: str | None = None,
+    echo: Callable[[str], None] | None = None,
+    label: str = "",
+    tags: Iterable[str] = (),
+    **options: Any,
+) -> Sweep:
     """Run the trials of ``target`` over the space in ``flags`` (or a batch file) and return the Sweep."""
-    runner = _runner(target, flags, store=store, batch=batch, echo=echo, label=label, tags=tags, **options)
+    runner = sweep_runner(
+        target, flags, store=store, batch=batch, echo=echo, label=label, tags=tags, **options
+    )
     return runner.run()
 
 
-def print_trials(target: Any, flags: Mapping[str, Any] | None = None, *, store: RunStore,
-                 batch: str | None = None, **options: Any) -> list[dict[str, Any]]:
+def print_trials(
+    target: Any,
+    flags: Mapping[str, Any] | None = None,
+    *,
+    store: RunStore,
+    batch: str | None = None,
+    **options: Any,
+) -> list[dict[str, Any]]:
     """The trials a grid or batch would run, without running anything."""
-    runner = _runner(target, flags, store=store, batch=batch, **options)
+    runner = sweep_runner(target, flags, store=store, batch=batch, **options)
     if runner.optimizer != "grid":
-        raise GuildError(f"--print-trials shows grid and batch trials; {runner.optimizer} picks trials as it goes")
+        raise GuildError(
+            f"--print-trials shows grid and batch trials; {runner.optimizer} picks trials as it goes"
+        )
     return [runner._resolved(t) for t in runner.grid_trials()]
 
 
-def _runner(target: Any, flags: Mapping[str, Any] | None, *, store: RunStore, batch: str | None = None,
-            **options: Any) -> SweepRunner:
+def sweep_runner(
+    target: Any,
+    flags: Mapping[str, Any] | None,
+    *,
+    store: RunStore,
+    batch: str | None = None,
+    **options: Any,
+) -> SweepRunner:
     op = operation_for(target)
     space = space_for(op, flags)
     trials = read_batch(batch) if batch is not None else None
     if trials is not None:
         options.setdefault("optimizer", "grid")
         options.setdefault("max_trials", len(trials))
-    return SweepRunner(store, op, space, batch=trials, **options)
+    defaults = (
+        op.sweep_defaults() if hasattr(op, "sweep_defaults") else {}
+    )  # guild.yml objective etc.
+    if "objective" in options:
+        defaults.pop("objective", None)
+        defaults.pop("minimize", None)
+    return SweepRunner(store, op, space, batch=trials, **{**defaults, **options})
 
 
-def resume_sweep(ref: str | int, *, store: RunStore, max_trials: int | None = None,
-                 echo: Callable[[str], None] | None = None, target: Any = None) -> Sweep:
+def resume_sweep(
+    ref: str | int,
+    *,
+    store: RunStore,
+    max_trials: int | None = None,
+    echo: Callable[[str], None] | None = None,
+    target: Any = None,
+) -> Sweep:
     """Continue a sweep (the same Optuna study, or the grid's remaining trials) with more trials."""
     run = store.resolve(ref)
     if run.kind != "sweep":
@@ -122,13 +163,26 @@ def resume_sweep(ref: str | int, *, store: RunStore, max_trials: int | None = No
     spec = sweep.spec
     op_target = target if target is not None else spec.get("target")
     if op_target is None:
-        raise GuildError(f"sweep {run.short_id} ran {spec['op']!r}, which cannot be found again; pass target=")
+        raise GuildError(
+            f"sweep {run.short_id} ran {spec['op']!r}, which cannot be found again; pass target="
+        )
     flags = {**spec["fixed"], **spec["space"]}
     op = operation_for(op_target)
-    runner = SweepRunner(store, op, space_for(op, flags), optimizer=spec["optimizer"],
-                         max_trials=max_trials or len(sweep.runs) or None, objective=spec["objective"],
-                         minimize=spec["minimize"], objective_agg=spec["objective_agg"], parallel=spec["parallel"],
-                         random_seed=spec["random_seed"], prune=spec["prune"], echo=echo, batch=spec.get("batch"))
+    runner = SweepRunner(
+        store,
+        op,
+        space_for(op, flags),
+        optimizer=spec["optimizer"],
+        max_trials=max_trials or len(sweep.runs) or None,
+        objective=spec["objective"],
+        minimize=spec["minimize"],
+        objective_agg=spec["objective_agg"],
+        parallel=spec["parallel"],
+        random_seed=spec["random_seed"],
+        prune=spec["prune"],
+        echo=echo,
+        batch=spec.get("batch"),
+    )
     store.new_attempt(run.id)
     from guild_jupyter.model.run import hostname
     from guild_jupyter.orchestration.process_info import self_identity
