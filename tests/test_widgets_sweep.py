@@ -23,7 +23,7 @@ for i in range(n):
 def test_sweep_widget_table_and_stop_all(project, store):
     (project / "slow.py").write_text(SLOW)
     # the widget must hold the driver's own Sweep object for stop-all to end the sweep
-    runner = sweeps_api._runner(str(project / "slow.py"), {"n": [200, 201, 202]}, store=store,
+    runner = sweeps_api.sweep_runner(str(project / "slow.py"), {"n": [200, 201, 202]}, store=store,
                                 objective="loss", minimize=True)
     sweep = runner.create()
     driver = threading.Thread(target=runner.run, args=(sweep,), daemon=True)
