@@ -76,14 +76,14 @@ def run(
         return run_function(target, flags, store=store, label=label, tags=tags, op=op,
                             output_scalars=options.pop("output_scalars", None))
     if isinstance(target, (str, os.PathLike)):
-        from guild_jupyter.experiment.runner import start_run
+        from guild_jupyter.experiment.runner import start_operation
 
         echo = options.pop("echo", True)
         background, retries = options.pop("background", False), options.pop("retries", 0)
         output_scalars = options.pop("output_scalars", None)
         _no_more(options)
-        return start_run(os.fspath(target), flags, store=store, label=label, tags=tags, background=background,
-                         retries=retries, echo=_echo if echo else None, output_scalars=output_scalars)
+        return start_operation(operation, flags, store=store, label=label, tags=tags, background=background,
+                               retries=retries, echo=_echo if echo else None, output_scalars=output_scalars)
     raise GuildError(f"cannot run {target!r}: expected a function or a script path")
 
 

@@ -230,7 +230,7 @@ def resolve_flags(
     for name, value in given.items():
         check_flag_name(name)
         if name not in defs and not allow_unknown:
-            raise FlagError(_unknown_flag_message(name, op, defs))
+            raise unknown_flag(name, op, defs)
     for name, d in defs.items():
         if name in given:
             out[name] = d.check(given[name])
@@ -242,6 +242,11 @@ def resolve_flags(
         if name not in defs:
             out[name] = coerce_flag(name, value, None)
     return out
+
+
+def unknown_flag(name: str, op: str, defs: Mapping[str, FlagDef]) -> FlagError:
+    """The error for a flag ``op`` does not have (with the closest known name)."""
+    return FlagError(_unknown_flag_message(name, op, defs))
 
 
 def _unknown_flag_message(name: str, op: str, defs: Mapping[str, FlagDef]) -> str:

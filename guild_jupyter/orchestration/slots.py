@@ -67,19 +67,6 @@ class SlotPool:
             time.sleep(poll)
         return None
 
-    def in_use(self) -> int:
-        used = 0
-        for i in range(self.config.max_concurrent_runs):
-            fd = os.open(self.dir / f"{i}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            except BlockingIOError:
-                used += 1
-            finally:
-                os.close(fd)
-        return used
-
     def throttled(self) -> bool:
         c = self.config
         if c.max_cpu_percent is None and c.max_memory_percent is None and c.max_gpu_percent is None:

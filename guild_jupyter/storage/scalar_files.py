@@ -26,14 +26,6 @@ def check_key(key: str) -> str:
     return key
 
 
-def format_points(points: Iterable[Point]) -> str:
-    return "".join(f"{k},{s},{v!r},{t!r}\n" for k, s, v, t in points)
-
-
-def append_points(path: str | os.PathLike[str], points: list[Point]) -> None:
-    append_text(path, format_points(points))
-
-
 def append_text(path: str | os.PathLike[str], text: str) -> None:
     data = text.encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

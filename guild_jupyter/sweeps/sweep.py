@@ -146,12 +146,12 @@ class SweepRunner:
 
     # checking before anything is recorded ------------------------------------------
     def _check_values(self) -> None:
-        from guild_jupyter.model.flags import resolve_flags
+        from guild_jupyter.model.flags import resolve_flags, unknown_flag
 
         sample = {**self.space.fixed}
         for dim in self.space.dimensions:
             if dim.name not in self.defs and not getattr(self.op, "accepts_any_flag", False):
-                resolve_flags(self.defs, {dim.name: 0}, op=self.op.name)  # the unknown-flag error
+                raise unknown_flag(dim.name, self.op.name, self.defs)
             flag = self.defs.get(dim.name)
             if dim.discrete:
                 for v in dim.values:

@@ -103,16 +103,6 @@ class ScalarWriter:
 CHUNK = 4000  # entries per write; bounds how long one flush holds the interpreter
 
 
-def number(key: str, value: object) -> float:
-    """``value`` as a float, or a one-line error naming the key."""
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        from guild_jupyter.errors import GuildError
-
-        raise GuildError(f"scalar {key!r} must be a number, got {value!r}") from None
-
-
 class _Flusher:
     """One daemon thread per process flushing every live writer."""
 
