@@ -30,152 +30,39 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from guild_jupyter.errors import GuildError
+from guild_jupyter.guild_compat.guildfile_schema import (
+    FLAG_KEYS,
+    GUILD_TYPES,
+    IGNORED_OP_KEYS,
+    OP_KEYS,
+)
+from guild_jupyter.guild_compat.guildfile_yaml import (
+    NAME,
+    GuildfileError,
+    LineList,
+    LineMap,
+    _line,
+    find_guildfile,
+    load_yaml,
+)
 from guild_jupyter.model.flags import FLAG_TYPES, FlagDef, FlagError, type_of
 
-NAME = "guild.yml"
-
-
-class GuildfileError(GuildError):
-    pass
-
-
-# YAML with line numbers --------------------------------------------------------
-class LineMap(dict):
-    line: int = 0
-    key_lines: dict
-
-
-class LineList(list):
-    line: int = 0
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode) -> LineMap:
-    loader.flatten_mapping(node)
-    out = LineMap()
-    out.line = node.start_mark.line + 1
-    out.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            raise GuildfileError(
-                f"{NAME}, line {key_node.start_mark.line + 1}: a map key must be a plain value"
-            ) from None
-        if key in out:
-            raise GuildfileError(
-                f"{NAME}, line {key_node.start_mark.line + 1}: duplicate key {key!r}"
-            )
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.key_lines[key] = key_node.start_mark.line + 1
-    return out
-
-
-def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> LineList:
-    out = LineList(loader.construct_object(n, deep=True) for n in node.value)
-    out.line = node.start_mark.line + 1
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
-
-
-def load_yaml(text: str, name: str = NAME) -> Any:
-    try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-    except GuildfileError:
-        raise
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else "?"
-        raise GuildfileError(f"{name}, line {line}: malformed YAML: {e.problem or e}") from None
-    except yaml.YAMLError as e:
-        raise GuildfileError(f"{name}: malformed YAML: {e}") from None
-
-
-def _line(obj: Any, key: Any = None, default: int = 1) -> int:
-    if isinstance(obj, LineMap) and key is not None and key in obj.key_lines:
-        return obj.key_lines[key]
-    return getattr(obj, "line", default) or default
-
-
-# the model ---------------------------------------------------------------------
-OP_KEYS = {
-    "main",
-    "exec",
-    "description",
-    "flags",
-    "flags-dest",
-    "flags-import",
-    "flags-import-skip",
-    "output-scalars",
-    "sourcecode",
-    "requires",
-    "steps",
-    "label",
-    "tags",
-    "env",
-    "objective",
-    "default-max-trials",
-    "optimizers",
-    "default",
-}
-IGNORED_OP_KEYS = {
-    "compare",
-    "plugins",
-    "pip-freeze",
-    "python-path",
-    "python-requires",
-    "handle-keyboard-interrupt",
-    "stoppable",
-    "delete-on-success",
-    "can-stage-trials",
-    "set-trace",
-    "publish",
-    "env-secrets",
-    "run-attrs",
-    "output-attrs",
-    "notebook",
-    "sourcecode-dest",
-    "flag-encoder",
-    "default-flag-arg-skip",
-}
-FLAG_KEYS = {
-    "default",
-    "type",
-    "description",
-    "choices",
-    "min",
-    "max",
-    "required",
-    "arg-name",
-    "arg-skip",
-    "arg-switch",
-    "env-name",
-    "distribution",
-    "null-label",
-    "allow-other",
-    "arg-split",
-}
-GUILD_TYPES = {
-    "int": "int",
-    "float": "float",
-    "number": None,
-    "string": "str",
-    "str": "str",
-    "boolean": "bool",
-    "bool": "bool",
-    "path": "str",
-    "existing-path": "str",
-}
+__all__ = [
+    "FLAG_KEYS",
+    "GUILD_TYPES",
+    "IGNORED_OP_KEYS",
+    "NAME",
+    "OP_KEYS",
+    "Guildfile",
+    "GuildfileError",
+    "LineList",
+    "LineMap",
+    "OpDef",
+    "find_guildfile",
+    "load",
+    "load_yaml",
+]
 
 
 class OpDef:
@@ -479,13 +366,3 @@ def load(path: str | os.PathLike[str]) -> Guildfile:
     except OSError as e:
         raise GuildfileError(f"cannot read {p}: {e.strerror}") from None
     return Guildfile(p.absolute(), load_yaml(text, p.name))
-
-
-def find_guildfile(start: str | os.PathLike[str] | None = None) -> Path | None:
-    """The nearest ``guild.yml`` in ``start`` (default: the cwd) or a directory above."""
-    here = Path(start or os.getcwd()).absolute()
-    for d in (here, *here.parents):
-        candidate = d / NAME
-        if candidate.is_file():
-            return candidate
-    return None

@@ -19,19 +19,27 @@ Every flag is also in the environment as ``FLAG_<NAME>`` (or its ``env-name``).
 
 from __future__ import annotations
 
-import ast
 import json
-import re
 import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from guild_jupyter.errors import GuildError
-from guild_jupyter.experiment.script_flags import ScriptFlags, apply_globals, detect_flags, literal
+from guild_jupyter.experiment.script_flags import ScriptFlags, apply_globals, detect_flags
+from guild_jupyter.guild_compat.flags_dest import (
+    _REF,
+    _dict_assign,
+    apply_dict,
+    dict_literal,
+    encode_value,
+    exec_argv,
+    flag_args,
+    read_config,
+    write_config,
+)
 from guild_jupyter.guild_compat.guildfile import Guildfile, OpDef, find_guildfile, load
+from guild_jupyter.guild_compat.guildfile_help import flag_rows, list_ops
 from guild_jupyter.model.flags import FlagDef
 from guild_jupyter.orchestration.launch import LaunchSpec, flag_env
 from guild_jupyter.orchestration.sourcecode import SourceSpec, copy_snapshot
@@ -42,61 +50,14 @@ if TYPE_CHECKING:
     from guild_jupyter.model.run import Run
     from guild_jupyter.storage.store import RunStore
 
-_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
-
-
-def encode_value(value: Any) -> str:
-    """A flag value as Guild writes it on a command line (bools as yes/no... Guild 0.9
-    writes ``True``/``False`` for globals but args get the YAML-ish text)."""
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return " ".join(encode_value(v) for v in value)
-    return str(value)
-
-
-def _dict_assign(source: str, name: str, opdef: Any) -> ast.Assign:
-    tree = ast.parse(source)
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == name for t in node.targets
-        ):
-            return node
-    raise opdef.error(
-        f"flags-dest {opdef.get('flags-dest')!r}: "
-        f"the main module has no top-level {name} = {{...}}",
-        "flags-dest",
-    )
-
-
-def dict_literal(source: str, name: str, opdef: Any) -> dict[str, Any]:
-    """The literal entries of the module's top-level ``NAME = {...}``."""
-    node = _dict_assign(source, name, opdef)
-    out: dict[str, Any] = {}
-    if isinstance(node.value, ast.Dict):
-        for k, v in zip(node.value.keys, node.value.values, strict=True):
-            if isinstance(k, ast.Constant) and isinstance(k.value, str):
-                ok, value = literal(v)
-                if ok:
-                    out[k.value] = value
-    return out
-
-
-def apply_dict(source: str, name: str, values: dict[str, Any], opdef: Any) -> str:
-    """The source with ``NAME.update({...})`` right after the dict's assignment, on its
-    last line (line numbers in tracebacks stay those of the user's file)."""
-    node = _dict_assign(source, name, opdef)
-    lines = source.splitlines(keepends=True)
-    i = node.end_lineno - 1
-    line = lines[i]
-    body, nl = (line[:-1], "\n") if line.endswith("\n") else (line, "")
-    col = len(body.encode("utf-8")[: node.end_col_offset].decode("utf-8", "replace"))
-    lines[i] = body[:col] + f"; {name}.update({values!r})" + body[col:] + nl
-    return "".join(lines)
+__all__ = [
+    "GuildfileOperation",
+    "apply_dict",
+    "dict_literal",
+    "encode_value",
+    "flag_rows",
+    "list_ops",
+]
 
 
 class GuildfileOperation:
@@ -200,15 +161,7 @@ class GuildfileOperation:
         return self.module()[2].defs
 
     def _read_config(self, name: str) -> dict[str, Any]:
-        path = self._source_root() / name
-        if not path.is_file():
-            return {}
-        text = path.read_text(encoding="utf-8")
-        try:
-            data = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
-        except (ValueError, yaml.YAMLError) as e:
-            raise GuildError(f"{name}: cannot read the config file: {e}") from None
-        return data if isinstance(data, dict) else {}
+        return read_config(self._source_root(), name)
 
     def flags_dest(self) -> str:
         dest = self.opdef.get("flags-dest")
@@ -232,25 +185,7 @@ class GuildfileOperation:
 
     def flag_args(self, values: dict[str, Any]) -> list[str]:
         """``--name value`` arguments, with ``arg-name``/``arg-skip``/``arg-switch``."""
-        argv: list[str] = []
-        for name, value in values.items():
-            d = self._defs.get(name)
-            extra = d.extra if d else {}
-            if extra.get("arg-skip"):
-                continue
-            option = "--" + str(extra.get("arg-name", name))
-            if "arg-switch" in extra:
-                if value == extra["arg-switch"]:
-                    argv.append(option)
-                continue
-            if value is None:
-                continue
-            if isinstance(value, list):
-                argv.append(option)
-                argv.extend(encode_value(v) for v in value)
-            else:
-                argv.extend([option, encode_value(value)])
-        return argv
+        return flag_args(self._defs, values)
 
     def env_for(self, values: dict[str, Any]) -> dict[str, str]:
         env = flag_env(values)
@@ -264,32 +199,7 @@ class GuildfileOperation:
         return env
 
     def exec_argv(self, values: dict[str, Any], snapshot: Path) -> list[str]:
-        tokens = shlex.split(self.opdef.get("exec"))
-        argv: list[str] = []
-        known = {"project_dir": str(self.project_dir), "sourcecode_dir": str(snapshot)}
-        for i, tok in enumerate(tokens):
-            if tok == "${flag_args}":
-                argv.extend(self.flag_args(values))
-                continue
-            if i == 0 and tok in ("python", "python3"):
-                argv.append(sys.executable)
-                continue
-
-            def sub(m: re.Match[str]) -> str:
-                ref = m.group(1)
-                if ref in values:
-                    return encode_value(values[ref])
-                if ref in known:
-                    return known[ref]
-                raise self.opdef.error(f"exec refers to unknown flag ${{{ref}}}", "exec")
-
-            if "${" not in tok and not tok.startswith("-") and (snapshot / tok).is_file():
-                # Guild runs exec from a run directory holding the source code; here the
-                # code is in the snapshot: a literal path to one of its files points there
-                argv.append(str(snapshot / tok))
-                continue
-            argv.append(_REF.sub(sub, tok))
-        return argv
+        return exec_argv(self.opdef, self.project_dir, self._defs, values, snapshot)
 
     def label_for(self, values: dict[str, Any]) -> str | None:
         template = self.opdef.get("label")
@@ -420,14 +330,7 @@ class GuildfileOperation:
         run.flags, run.source = updated.flags, updated.source
 
     def _write_config(self, name: str, values: dict[str, Any], run_dir: Path) -> None:
-        data = self._read_config(name)
-        data.update(values)
-        target = run_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if name.endswith(".json"):
-            target.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        else:
-            target.write_text(yaml.safe_dump(data, default_flow_style=False), encoding="utf-8")
+        write_config(self._source_root(), name, values, run_dir)
 
     def sweep_defaults(self) -> dict[str, Any]:
         """Sweep options the guildfile sets (``objective``, ``default-max-trials``), in the
@@ -460,52 +363,3 @@ class GuildfileOperation:
             for value, text in (d.extra.get("choice_help") or {}).items():
                 lines.append(f"  {name}={value}: {text}")
         return "\n".join(line.rstrip() for line in lines)
-
-
-def flag_rows(defs: dict[str, FlagDef], indent: str = "  ") -> list[str]:
-    rows = []
-    for n, d in defs.items():
-        notes = []
-        if d.required:
-            notes.append("required")
-        if d.choices is not None:
-            notes.append("choices: " + ", ".join(encode_value(c) for c in d.choices))
-        if d.min is not None:
-            notes.append(f"min {d.min}")
-        if d.max is not None:
-            notes.append(f"max {d.max}")
-        default = (
-            "(required)"
-            if d.required and d.default is None
-            else ("(none)" if d.default is None else encode_value(d.default))
-        )
-        desc = d.description + (f" ({'; '.join(notes)})" if notes else "")
-        rows.append((n, default, d.type or "", desc))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    return [
-        indent
-        + "  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True))
-        + ("  " + r[3] if r[3] else "")
-        for r in rows
-    ]
-
-
-def list_ops(cwd: str | Path | None = None) -> str:
-    """``guild-jupyter ops``: the operations of the nearest guild.yml and their flags."""
-    path = find_guildfile(cwd)
-    if path is None:
-        raise GuildError("no guild.yml here or in a directory above")
-    gf = load(path)
-    lines = [f"{path}:"]
-    if not gf.ops:
-        lines.append("  (no operations)")
-    for name, opdef in gf.ops.items():
-        desc = (opdef.get("description") or "").strip().splitlines()
-        lines.append(f"  {name}" + (f"  {desc[0]}" if desc else ""))
-        try:
-            defs = GuildfileOperation(opdef).flag_defs()
-        except GuildError as e:
-            lines.append(f"    ({e})")
-            continue
-        lines += flag_rows(defs, indent="    ")
-    return "\n".join(line.rstrip() for line in lines)
