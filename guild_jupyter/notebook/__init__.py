@@ -2,7 +2,9 @@
 
 ``%load_ext guild_jupyter`` calls :func:`load_ipython_extension` here. Modules:
 
-- ``magics``       the IPython magics (argument parsing, display)
+- ``magics``       the IPython magics: ``%%guild_run`` (and its sweeps), the ``%guild`` dispatcher
+- ``guild_commands`` the ``%guild <command>`` subcommands (a mixin of the magics)
+- ``magic_support`` the magics' helpers (argument parsing, run start, display, kernel context)
 - ``cell_op``      a cell as an operation (flags, snapshot, launch) and ``--inline`` runs
 - ``inputs``       free variables of a cell captured by value (cloudpickle + sha256)
 - ``cell_runner``  what runs in the run's own process (``python -m``)

@@ -1,0 +1,167 @@
+"""Helpers shared by the magics: argument parsing, run start and display, kernel context."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from guild_jupyter.errors import GuildError
+
+
+def _echo(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _store():
+    from guild_jupyter.experiment.api import default_store
+
+    return default_store()
+
+
+def _flags(items: list[str]) -> dict[str, str]:
+    from guild_jupyter.model.flags import split_assignment
+
+    return dict(split_assignment(a) for a in items)
+
+
+def _finish(run: Any, background: bool) -> Any:
+    if background or run.status.value == "completed":
+        return run
+    reason = f": {run.reason}" if run.reason else ""
+    raise UsageError(f"run {run.short_id} {run.status.value}{reason}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises one-line errors instead of exiting the kernel."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"%guild {self.prog.split()[-1]}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        if message:
+            print(message)
+        raise _Done()
+
+
+class _Done(Exception):
+    """--help was shown."""
+
+
+
+def _show_widget(run: Any, store: Any) -> None:
+    """A live RunWidget for a background run (it keeps updating after the cell ends)."""
+    try:
+        from guild_jupyter.widgets import show_run_widget
+    except ImportError:  # ipywidgets missing: the run goes on without a widget
+        return
+    show_run_widget(run, store)
+
+
+class _Tracked:
+    """Delegates to an operation and remembers the run it prepared."""
+
+    def __init__(self, op: Any) -> None:
+        self._op = op
+        self.run_id: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._op, name)
+
+    def prepare(self, run: Any, store: Any, config: Any) -> Any:
+        self.run_id = run.id
+        return self._op.prepare(run, store, config)
+
+
+def _start_interruptible(op: Any, flags: dict[str, str], *, store: Any, **options: Any) -> Any:
+    """Start a run; an interrupt that lands before the controller follows it still cancels it.
+
+    (While following, the controller itself turns an interrupt into a stop.)
+    """
+    from guild_jupyter.experiment.runner import start_operation
+
+    tracked = _Tracked(op)
+    try:
+        return start_operation(tracked, flags, store=store, **options)
+    except KeyboardInterrupt:
+        if tracked.run_id is not None and not store.load_run(tracked.run_id).status.terminal:
+            from guild_jupyter.orchestration.controller import Controller
+
+            run = Controller(store).stop(tracked.run_id, wait=True, reason="interrupted")
+            raise UsageError(f"run {run.short_id} {run.status.value}: interrupted") from None
+        raise
+
+
+def _filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--op")
+    p.add_argument("-s", "--status", action="append")
+    p.add_argument("-l", "--label")
+    p.add_argument("-t", "--tag", action="append")
+    p.add_argument("-w", "--where")
+    p.add_argument("--deleted", action="store_true")
+
+
+def _load_pairs(items: list[str]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    i = 0
+    while i < len(items):
+        name = items[i]
+        if i + 1 < len(items) and items[i + 1] == "as":
+            if i + 2 >= len(items):
+                raise GuildError("%guild load: 'as' needs a variable name")
+            pairs.append((name, items[i + 2]))
+            i += 3
+        else:
+            pairs.append((name, name))
+            i += 1
+    for name, var in pairs:
+        if not var.isidentifier():
+            raise GuildError(f"%guild load: {var!r} is not a Python name")
+    return pairs
+
+
+def _ipython_syntax(cell: str) -> int | None:
+    """The first line (1-based) that is IPython syntax rather than Python, if any."""
+    import ast
+
+    try:
+        ast.parse(cell)
+        return None
+    except SyntaxError:
+        pass
+    for n, line in enumerate(cell.splitlines(), 1):
+        if line.lstrip().startswith(("%", "!")):
+            return n
+    return None
+
+
+def _wants_help(line: str) -> bool:
+    try:
+        return any(t in ("-h", "--help") for t in shlex.split(line))
+    except ValueError:
+        return False
+
+
+def _notebook_path(shell: Any) -> str | None:
+    """The notebook's path when the kernel knows it (JupyterLab sets ``__session__``)."""
+    for value in (shell.user_ns.get("__session__"), os.environ.get("JPY_SESSION_NAME")):
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _cell_id(shell: Any) -> str | None:
+    try:
+        parent = shell.kernel.get_parent() if hasattr(shell, "kernel") else None
+    except Exception:
+        parent = None
+    if isinstance(parent, dict):
+        cid = (parent.get("metadata") or {}).get("cellId")
+        if isinstance(cid, str) and cid:
+            return cid
+    return None
