@@ -278,6 +278,8 @@ ROUTES: list[tuple[str, type]] = [
     ("compare", CompareHandler),
     ("events", EventsHandler),
 ]
+# The sidebar's extra routes (restore, rerun, provenance) add themselves to ROUTES.
+import guild_jupyter.server.action_handlers  # noqa: E402,F401
 
 
 def handlers(base_url: str) -> list[tuple[str, type]]:
