@@ -8,6 +8,7 @@
 | max_cpu_percent / max_memory_percent / max_gpu_percent | GUILD_JUPYTER_MAX_CPU / _MEMORY / _GPU | none (no throttling) |
 | retry_delay | GUILD_JUPYTER_RETRY_DELAY | 1 (seconds, doubled per retry) |
 | sourcecode_max_file_size / sourcecode_max_files | | 1 MiB / 100 |
+| executor | GUILD_JUPYTER_EXECUTOR | local (or ``dask``, a Dask scheduler address, an entry-point name) |
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _ENV = {
     "max_memory_percent": "GUILD_JUPYTER_MAX_MEMORY",
     "max_gpu_percent": "GUILD_JUPYTER_MAX_GPU",
     "retry_delay": "GUILD_JUPYTER_RETRY_DELAY",
+    "executor": "GUILD_JUPYTER_EXECUTOR",
 }
 
 
@@ -40,10 +42,12 @@ class Config:
         "retry_delay": 1.0,
         "sourcecode_max_file_size": 1024 * 1024,
         "sourcecode_max_files": 100,
+        "executor": "local",
     }
     INTEGERS = frozenset(
         {"max_concurrent_runs", "sourcecode_max_file_size", "sourcecode_max_files"}
     )
+    STRINGS = frozenset({"executor"})
 
     def __init__(self, **values: Any) -> None:
         for name, default in self.DEFAULTS.items():
@@ -58,6 +62,7 @@ class Config:
     retry_delay: float
     sourcecode_max_file_size: int
     sourcecode_max_files: int
+    executor: str
 
     @classmethod
     def load(cls, home: Path) -> Config:
@@ -84,6 +89,11 @@ class Config:
                 raise GuildError(
                     f"unknown setting {name!r} in {path} (known: {', '.join(sorted(cls.DEFAULTS))})"
                 )
+            if name in cls.STRINGS:
+                if not isinstance(raw, str) or not raw.strip():
+                    raise GuildError(f"setting {name!r} expects a name, got {raw!r}")
+                setattr(out, name, raw.strip())
+                continue
             kind = int if name in cls.INTEGERS else float
             try:
                 setattr(out, name, None if raw is None else kind(raw))

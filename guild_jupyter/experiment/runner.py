@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from guild_jupyter.errors import GuildError
 from guild_jupyter.model.flags import resolve_flags
@@ -47,9 +48,13 @@ def start_operation(
     echo: Callable[[str], None] | None = None,
     sweep: str | None = None,
     output_scalars: Any = None,
+    executor: str | None = None,
+    resources: Mapping[str, float] | None = None,
 ) -> Run:
     """``start_run`` for an operation object already built (a cell, a notebook, a rerun);
-    ``sweep`` links the run to the sweep it is a trial of."""
+    ``sweep`` links the run to the sweep it is a trial of. ``executor``: ``local``, ``dask``,
+    a Dask scheduler address or an entry-point name (default: the ``executor`` setting);
+    ``resources`` (e.g. ``{"GPU": 1}``): what the run needs from an executor that schedules them."""
     from guild_jupyter.orchestration.controller import Controller
 
     if retries < 0:
@@ -60,8 +65,15 @@ def start_operation(
         compile_patterns(output_scalars)  # a bad pattern is a one-line error before anything is recorded
     resolved = resolve_flags(op.flag_defs(), dict(flags or {}), op=op.name)
     controller = Controller(store)
+    source = op.run_source()
+    remote = None
+    name = executor or controller.config.executor
+    if name != "local" or resources:  # the local path stays import- and check-free
+        remote = _remote_executor(op, name, resources)
+        if remote is not None:
+            source = {**source, "executor": name}
     run = store.create_run(op.name, kind=op.kind, flags=resolved, label=label, tags=tags,
-                           source=op.run_source(), sweep=sweep)
+                           source=source, sweep=sweep)
     try:
         spec = op.prepare(run, store, controller.config)
     except BaseException as e:
@@ -70,4 +82,25 @@ def start_operation(
     spec.retries = retries
     if output_scalars is not None:  # this run's patterns, over the operation's own
         spec.output_scalars = output_scalars
-    return controller.submit(run, spec, background=background, echo=echo)
+    return controller.submit(run, spec, background=background, echo=echo, executor=remote,
+                             resources=dict(resources) if resources else None)
+
+
+def _remote_executor(op: Any, name: str, resources: Mapping[str, float] | None) -> Any:
+    """The executor called ``name``, checked (reachable, resources it can schedule) before
+    anything is recorded; None for the local one."""
+    from guild_jupyter.orchestration.executors import get_executor
+
+    executor = get_executor(name)
+    if resources:
+        for key, amount in resources.items():
+            if not isinstance(amount, (int, float)) or amount <= 0:
+                raise GuildError(f"resource {key!r} needs a positive amount, got {amount!r}")
+    executor.check(dict(resources) if resources else None)
+    if executor.name == "local":
+        return None
+    if getattr(op, "steps", None) is not None:
+        raise GuildError(
+            f"{op.name} is a pipeline (steps): run it locally; its steps record runs in this store"
+        )
+    return executor

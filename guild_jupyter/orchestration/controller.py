@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from typing import Union
@@ -19,8 +18,10 @@ from guild_jupyter.config import Config
 from guild_jupyter.errors import GuildError
 from guild_jupyter.model.run import Run
 from guild_jupyter.orchestration import launcher
+from guild_jupyter.orchestration.executors import Executor, Owner, executor_name, get_executor
+from guild_jupyter.orchestration.executors.local import LOCAL_EXECUTOR
 from guild_jupyter.orchestration.launch import LaunchSpec
-from guild_jupyter.orchestration.process_info import is_alive, process_start_time
+from guild_jupyter.orchestration.process_info import is_alive
 from guild_jupyter.orchestration.reconcile import (
     IN_PROCESS_KINDS,
     STOP_REQUEST,
@@ -32,7 +33,7 @@ from guild_jupyter.storage.layout import atomic_write_json
 from guild_jupyter.storage.store import RunStore
 
 Echo = Callable[[str], None]
-Waitable = Union[subprocess.Popen, launcher.Handle]  # a supervisor we can wait for
+Waitable = Union[subprocess.Popen, launcher.Handle, Owner]  # a run owner we can wait for
 
 
 class Controller:
@@ -44,10 +45,18 @@ class Controller:
 
     # starting ----------------------------------------------------------------------
     def submit(
-        self, run: Run, spec: LaunchSpec, *, background: bool = False, echo: Echo | None = None
+        self,
+        run: Run,
+        spec: LaunchSpec,
+        *,
+        background: bool = False,
+        echo: Echo | None = None,
+        executor: Executor | None = None,
+        resources: dict[str, float] | None = None,
     ) -> Run:
+        """Hand the run to ``executor`` (local by default) and follow it unless ``background``."""
         spec.save(self.store.meta_dir(run.id))
-        self._launch(run.id)
+        self._launch(run.id, executor, resources)
         if background:
             self._release(run.id)
             return self.store.load_run(run.id)
@@ -55,30 +64,23 @@ class Controller:
 
     def _release(self, run_id: str) -> None:
         owner = self._procs.pop(run_id, None)
-        if isinstance(owner, launcher.Handle):
+        if owner is not None and not isinstance(owner, subprocess.Popen):
             owner.close()
 
-    def _launch(self, run_id: str) -> None:
-        """Start the run's supervisor: forked by the warm launcher, or as a new process."""
+    def _launch(
+        self,
+        run_id: str,
+        executor: Executor | None = None,
+        resources: dict[str, float] | None = None,
+    ) -> None:
+        """Start the run's supervisor through its executor and record who owns the run."""
         env = dict(os.environ, GUILD_JUPYTER_HOME=str(self.store.home))
         for var in ("RUN_ID", "RUN_DIR"):  # a run started from inside a run is its own run
             env.pop(var, None)
         _share_package_path(env)
-        handle = launcher.spawn(run_id, env)
-        if handle is not None:
-            owner: Waitable = handle
-            pid, started = handle.pid, handle.started
-        else:
-            with open(os.path.join(self.store.meta_dir(run_id), "supervisor.log"), "ab") as log:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "guild_jupyter.orchestration.supervisor", run_id],
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                    start_new_session=True,
-                )
-            owner, pid, started = proc, proc.pid, process_start_time(proc.pid)
+        owner, pid, started = (executor or LOCAL_EXECUTOR).launch(
+            self.store, run_id, env, resources
+        )
         self._procs[run_id] = owner
 
         def record_owner(run: Run) -> None:
@@ -107,7 +109,8 @@ class Controller:
             if os.path.exists(os.path.join(meta, "output"))
             else 0
         )
-        self._launch(run.id)
+        name = executor_name(run.source)
+        self._launch(run.id, None if name == "local" else get_executor(name))
         if background:
             self._release(run.id)
             return self.store.load_run(run.id)
@@ -177,6 +180,12 @@ class Controller:
             {"reason": reason, "time": time.time()},
         )
         a = run.attempt
+        name = executor_name(run.source)
+        if name != "local" and is_alive(a.pid, a.pid_started):
+            # its owner is the process following it (maybe this one), never killed for a stop:
+            # the owner sees the stop request and passes it to the remote run
+            get_executor(name).stop(self.store, run.id)
+            return self._wait_stopped(run.id) if wait else self.store.load_run(run.id)
         if is_alive(a.pid, a.pid_started):
             # in-process runs are interrupted (KeyboardInterrupt), never killed with their host
             os.kill(a.pid, signal.SIGINT if run.kind in IN_PROCESS_KINDS else signal.SIGTERM)
