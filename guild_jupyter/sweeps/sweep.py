@@ -122,8 +122,10 @@ class SweepRunner:
                  max_trials: int | None = None, objective: str = "loss", minimize: bool = True,
                  objective_agg: str = "last", parallel: int = 1, random_seed: int | None = None,
                  prune: str | None = None, label: str = "", tags: Iterable[str] = (),
-                 echo: Echo | None = None, batch: list[dict[str, Any]] | None = None) -> None:
+                 echo: Echo | None = None, batch: list[dict[str, Any]] | None = None,
+                 executor: str | None = None) -> None:
         self.store, self.op, self.space = store, op, space
+        self.executor = executor  # None: the store's setting (local unless configured)
         self.optimizer = optimizer or ("grid" if space.discrete else "tpe")
         optimizers.check_names(self.optimizer, prune)
         if objective_agg not in ("last", "min", "max"):
@@ -323,9 +325,11 @@ class SweepRunner:
         from guild_jupyter.orchestration.controller import Controller
 
         if self.prune is None or trial is None:
-            run = start_operation(self.op, flags, store=self.store, sweep=sweep.id)
+            run = start_operation(self.op, flags, store=self.store, sweep=sweep.id,
+                                  executor=self.executor)
             return run, objective_value(self.store, run.id, self.objective, self.agg)
-        run = start_operation(self.op, flags, store=self.store, sweep=sweep.id, background=True)
+        run = start_operation(self.op, flags, store=self.store, sweep=sweep.id, background=True,
+                              executor=self.executor)
         return self._watch(run, trial, Controller(self.store))
 
     def _watch(self, run: Run, trial: Any, controller: Any) -> tuple[Run, float | None]:
