@@ -127,6 +127,8 @@ class GuildMagics(GuildCommands, Magics):
             )
         if args.inline and args.retries:
             raise GuildError("--retries needs a subprocess run: drop --inline")
+        if args.inline and args.executor not in (None, "local"):
+            raise GuildError("--inline runs in this kernel: drop --executor")
         notebook = _notebook_path(self.shell)
         outputs = [o.strip() for o in args.outputs.split(",") if o.strip()]
         for o in outputs:
