@@ -57,7 +57,12 @@ class GuildMagics(GuildCommands, Magics):
     @argument("--no-inputs", action="store_true", help="do not capture the cell's free variables")
     @argument("--retries", type=int, default=0, help="retry a failed run N times")
     @argument("--op", default=None, help="operation name (default: notebook name and cell)")
-    @argument("--executor", default="local", choices=["local"], help="where the run executes")
+    @argument(
+        "--executor",
+        default=None,
+        help="where the run executes: local, dask (a LocalCluster), a Dask scheduler address "
+        "(tcp://host:8786) or an installed executor (default: the executor setting)",
+    )
     @argument("--help-op", action="store_true", help="show the cell's flags and exit")
     @argument(
         "--optimizer",
@@ -178,6 +183,7 @@ class GuildMagics(GuildCommands, Magics):
             background=args.background,
             retries=args.retries,
             echo=None if args.background else _echo,
+            executor=args.executor,
         )
         if args.background:
             print(f"run {run.short_id} started in the background")
@@ -202,7 +208,8 @@ class GuildMagics(GuildCommands, Magics):
 
             return pd.DataFrame(sweeps.print_trials(op, given, store=store, **options))
         runner = sweeps.sweep_runner(
-            op, given, store=store, label=args.label, tags=args.tag, echo=_echo, **options
+            op, given, store=store, label=args.label, tags=args.tag, echo=_echo,
+            executor=args.executor, **options
         )
         sweep = runner.create()
         try:
