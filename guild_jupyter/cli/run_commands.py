@@ -25,6 +25,12 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="do not show the run's output")
     p.add_argument("--help-op", action="store_true", help="show the script's flags and exit")
+    p.add_argument(
+        "--executor",
+        help="where runs execute: local, dask (a LocalCluster), a Dask scheduler address "
+        "(tcp://host:8786) or an installed executor (default: the executor setting)",
+    )
+    p.add_argument("--gpus", type=float, help="GPUs a run needs (a Dask worker resource 'GPU')")
     _sweep_arguments(p)
 
     p = sub.add_parser("ops", help="list the operations of the nearest guild.yml and their flags")
@@ -98,8 +104,12 @@ def _run(args: argparse.Namespace, store: Any) -> int:
 
     op = sweeps.operation_for(args.target)
     options = sweeps.options_from_args(args)
+    placement = _placement(args, store)
     if options or args.print_trials or sweeps.is_sweep(op, flags, batches[0] if batches else None):
-        return _run_sweep(args, store, op, flags, batches[0] if batches else None, options)
+        if "resources" in placement:
+            raise GuildError("--gpus applies to single runs; sweeps do not take it yet")
+        return _run_sweep(args, store, op, flags, batches[0] if batches else None,
+                          {**options, **placement})
     echo = None if args.quiet or args.background else _echo
     run = start_run(
         args.target,
@@ -110,6 +120,7 @@ def _run(args: argparse.Namespace, store: Any) -> int:
         background=args.background,
         retries=args.retries,
         echo=echo,
+        **placement,
     )
     if args.background:
         print(f"{run.id} started in the background ({run.status.value})")
@@ -120,6 +131,24 @@ def _run(args: argparse.Namespace, store: Any) -> int:
         )
         return 1
     return 0
+
+
+def _placement(args: argparse.Namespace, store: Any) -> dict[str, Any]:
+    """``executor`` and ``resources`` options from --executor and --gpus."""
+    out: dict[str, Any] = {}
+    if args.executor:
+        out["executor"] = args.executor
+    if args.gpus is not None:
+        out["resources"] = {"GPU": args.gpus}
+    if args.background:
+        from guild_jupyter.config import Config
+
+        if (args.executor or Config.load(store.home).executor) != "local":
+            raise GuildError(
+                "--background needs the local executor here: this command's process follows "
+                "remote runs and exits at once; start them from a notebook or Python instead"
+            )
+    return out
 
 
 def _run_sweep(
