@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from guild_jupyter.errors import GuildError
@@ -240,3 +241,37 @@ def _check_id(value: Any) -> str:
 
 def hostname() -> str:
     return os.uname().nodename
+
+
+def new_run(
+    op: str,
+    *,
+    kind: str,
+    flags: dict[str, Any],
+    label: str = "",
+    tags: Iterable[str] = (),
+    sweep: str | None = None,
+    source: dict[str, Any] | None = None,
+    run_id: str | None = None,
+    running: dict[str, Any] | None = None,
+) -> Run:
+    """A new run record, in memory only (``RunStore.add_run`` writes it); with ``running``
+    (attempt fields such as ``pid``) it starts running."""
+    run = Run(id=run_id or new_run_id(), op=op, kind=kind, flags=dict(flags), label=label or "",
+              tags=unique_tags(tags), sweep=sweep, source=source or {})
+    if running is not None:
+        a = run.attempt
+        a.status = a.status.check_transition(RunStatus.RUNNING)
+        a.started = run.created
+        for name, value in running.items():
+            setattr(a, name, value)
+    return run
+
+
+def unique_tags(items: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for t in items:
+        t = str(t).strip()
+        if t and t not in out:
+            out.append(t)
+    return out

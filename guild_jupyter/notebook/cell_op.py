@@ -111,6 +111,7 @@ def write_snapshot(snapshot: str, source: str, op: CellOperation) -> None:
         inputs_mod.save(op.inputs, snapshot)
 
 
+@functools.lru_cache(maxsize=256)  # pure, and a cell is often run many times
 def cell_op_name(source: str, notebook: str | None, cell_id: str | None = None) -> str:
     """``<notebook stem>:cell-<id>``: the front end's cell id when known, else a hash of
     the cell with its flag values blanked (so changing a flag keeps the name)."""
@@ -129,6 +130,14 @@ def outputs_path(store: RunStore, run_id: str, name: str) -> str:
     return os.path.join(store.meta_dir(run_id), OUTPUTS_DIR, f"{name}.pkl")
 
 
+def needs_ipython_transform(cell: str) -> bool:
+    """Whether IPython's input transforms could change the cell (magics, ``!``, ``?``,
+    prompts, a leading indent); most cells are plain Python and skip them."""
+    if cell[:1] in (" ", "\t") or any(c in cell for c in "%!?"):
+        return True
+    return any(line.startswith((">>>", "...", "In [", ",", ";", "/")) for line in cell.splitlines())
+
+
 def run_inline(op: CellOperation, flags: Mapping[str, Any], *, store: RunStore, namespace: dict[str, Any],
                label: str = "", tags: Iterable[str] = ()) -> Run:
     """Run the cell in this process (the kernel), recorded as a run of kind ``inline``.
@@ -142,6 +151,8 @@ def run_inline(op: CellOperation, flags: Mapping[str, Any], *, store: RunStore, 
     from guild_jupyter.model.status import RunStatus
     from guild_jupyter.orchestration.process_info import self_identity
     from guild_jupyter.storage.output import STDERR
+    from guild_jupyter.storage.pending import PendingRun
+    from guild_jupyter.model.run import new_run
     from guild_jupyter.tracking import logger
     from guild_jupyter.tracking.capture import Capture
     from guild_jupyter.tracking.recorder import RunRecorder
@@ -149,22 +160,23 @@ def run_inline(op: CellOperation, flags: Mapping[str, Any], *, store: RunStore, 
     pid, pid_started = self_identity()
     op.inputs = {}
     source = apply_globals(op.source, op.flags, dict(flags))
-    # the cell as it ran lives in the record (as a function run's code does): no snapshot
-    # folder to create keeps an inline run within its 2 ms budget
-    run = store.create_run(op.name, kind="inline", flags=dict(flags), label=label, tags=tags,
-                           source={**op.run_source(), "code": source},
-                           running={"pid": pid, "pid_started": pid_started, "host": hostname()})
-    meta = store.meta_dir(run.id)
-    recorder = RunRecorder(store, run.id)
+    # the cell as it ran lives in the record (as a function run's code does), and the
+    # record is written behind (storage.pending): both keep an inline run within 2 ms
+    run = new_run(op.name, kind="inline", flags=dict(flags), label=label, tags=tags,
+                  source={**op.run_source(), "code": source},
+                  running={"pid": pid, "pid_started": pid_started, "host": hostname()})
+    pending = PendingRun(store, run)
+    recorder = RunRecorder(store, run.id, pending=pending)
     previous = logger.activate(recorder)
     status, reason, error = RunStatus.COMPLETED, None, None
     try:
         code = compile(source, f"<{op.name}>", "exec")
         with Capture(recorder.on_line):
             exec(code, namespace)
-        missing = save_outputs(meta, namespace, op.outputs)
-        if missing:
-            raise GuildError(f"--outputs: the cell did not define {', '.join(missing)}")
+        if op.outputs:
+            missing = save_outputs(pending.materialize(), namespace, op.outputs)
+            if missing:
+                raise GuildError(f"--outputs: the cell did not define {', '.join(missing)}")
     except BaseException as e:  # recorded, then raised again
         error = e
         status = RunStatus.CANCELLED if isinstance(e, KeyboardInterrupt) else RunStatus.FAILED
@@ -174,8 +186,8 @@ def run_inline(op: CellOperation, flags: Mapping[str, Any], *, store: RunStore, 
             recorder.on_line(line, STDERR, t)
     finally:
         logger.activate(previous)
-    recorder.close()
-    final = store.set_status(run.id, status, exit_code=0 if error is None else 1, reason=reason)
+    recorder.close()  # flushes log() points, which writes the run first if there are any
+    final = pending.finish(status, exit_code=0 if error is None else 1, reason=reason)
     if error is not None:
         raise error
     return final

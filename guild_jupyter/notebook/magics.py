@@ -124,7 +124,12 @@ class GuildMagics(GuildCommands, Magics):
 
     def _guild_run(self, args: argparse.Namespace, cell: str) -> Any:
         from guild_jupyter.model.flags import resolve_flags
-        from guild_jupyter.notebook.cell_op import CellOperation, cell_op_name, run_inline
+        from guild_jupyter.notebook.cell_op import (
+            CellOperation,
+            cell_op_name,
+            needs_ipython_transform,
+            run_inline,
+        )
 
         if args.inline and args.background:
             raise GuildError(
@@ -141,8 +146,9 @@ class GuildMagics(GuildCommands, Magics):
                 raise GuildError(f"--outputs: {o!r} is not a Python name")
         given = _flags(args.flags)
         name = args.op or cell_op_name(cell, notebook, _cell_id(self.shell))
-        if args.inline:  # in the kernel, IPython syntax (%time, !ls) works as in a plain cell
-            cell = self.shell.transform_cell(cell)
+        if args.inline:
+            if needs_ipython_transform(cell):  # IPython syntax (%time, !ls) works as in a plain cell
+                cell = self.shell.transform_cell(cell)
         elif _ipython_syntax(cell):
             raise GuildError(
                 f"line {_ipython_syntax(cell)} uses IPython syntax (% or !), which a subprocess "

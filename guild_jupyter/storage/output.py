@@ -45,13 +45,23 @@ class OutputWriter:
         data = text.encode("utf-8", "replace")
         if not data.endswith(b"\n"):
             data += b"\n"
-        record = _RECORD.pack(int(t * 1000), stream)
+        self._write(data, _RECORD.pack(int(t * 1000), stream))
+
+    def write_lines(self, lines: list[tuple[str, int, float]]) -> None:
+        """Several ``(text, stream, time)`` lines in one write per file."""
+        data = b"".join(
+            text.encode("utf-8", "replace") + (b"" if text.endswith("\n") else b"\n")
+            for text, _, _ in lines
+        )
+        self._write(data, b"".join(_RECORD.pack(int(t * 1000), s) for _, s, t in lines))
+
+    def _write(self, data: bytes, records: bytes) -> None:
         with self._lock:
             if self._text is None:
                 self._text = open(self._meta / "output", "ab", buffering=0)
                 self._index = open(self._meta / "output.index", "ab", buffering=0)
             self._text.write(data)
-            self._index.write(record)  # type: ignore[union-attr]
+            self._index.write(records)  # type: ignore[union-attr]
 
     def close(self) -> None:
         with self._lock:

@@ -18,7 +18,7 @@ from typing import Any
 
 from guild_jupyter.errors import GuildError, RunNotFound
 from guild_jupyter.events import EventBus, RunCreated, RunDeleted, ScalarsLogged, StatusChanged
-from guild_jupyter.model.run import Attempt, CorruptRunError, Run, new_run_id
+from guild_jupyter.model.run import Attempt, CorruptRunError, Run, new_run, unique_tags
 from guild_jupyter.model.status import RunStatus
 from guild_jupyter.storage import layout
 from guild_jupyter.storage.base import BaseRunStore
@@ -81,30 +81,21 @@ class RunStore(BaseRunStore):
     ) -> Run:
         """Record a new run, ``pending``; with ``running`` (attempt fields such as
         ``pid``) it is created already running, saving a write for in-process runs."""
-        run = Run(
-            id=run_id or new_run_id(),
-            op=op,
-            kind=kind,
-            flags=dict(flags),
-            label=label or "",
-            tags=_unique(tags),
-            sweep=sweep,
-            source=source or {},
-        )
-        if running is not None:
-            a = run.attempt
-            a.status = a.status.check_transition(RunStatus.RUNNING)
-            a.started = run.created
-            for name, value in running.items():
-                setattr(a, name, value)
+        run = new_run(op, kind=kind, flags=flags, label=label, tags=tags, sweep=sweep,
+                      source=source, run_id=run_id, running=running)
+        return self.add_run(run)
+
+    def add_run(self, run: Run) -> Run:
+        """Write a run built in memory (by :func:`new_run`, possibly already ended) in one go."""
         meta = self.runs_dir / run.id / layout.META_DIR
         os.makedirs(meta)
         self._write_record(run, str(meta))
         self.index.upsert_run(run)
         run._store = self
-        self.events.emit(RunCreated(run.id, op=op))
-        if running is not None:
-            self.events.emit(StatusChanged(run.id, status=run.status.value, attempt=1))
+        self.events.emit(RunCreated(run.id, op=run.op))
+        if run.status is not RunStatus.PENDING:
+            self.events.emit(StatusChanged(run.id, status=run.status.value, attempt=run.attempt.n,
+                                           reason=run.reason))
         return run
 
     def _write_record(self, run: Run, meta: str | None = None) -> None:
@@ -183,7 +174,7 @@ class RunStore(BaseRunStore):
         drop = set(remove)
 
         def change(run: Run) -> None:
-            run.tags = [t for t in _unique([*run.tags, *add]) if t not in drop]
+            run.tags = [t for t in unique_tags([*run.tags, *add]) if t not in drop]
 
         return self.update_run(run_id, change)
 
@@ -259,14 +250,15 @@ class RunStore(BaseRunStore):
     def output_writer(self, run_id: str) -> OutputWriter:
         return OutputWriter(self.meta_dir(run_id))
 
-    def scalar_writer(self, run_id: str, source: str) -> ScalarWriter:
-        path = os.path.join(self.meta_dir(run_id), layout.SCALARS_DIR, f"{source}.csv")
+    def scalar_writer(self, run_id: str, source: str, meta_dir: str | None = None,
+                      before_write: Callable[[], object] | None = None) -> ScalarWriter:
+        path = os.path.join(meta_dir or self.meta_dir(run_id), layout.SCALARS_DIR, f"{source}.csv")
 
         def on_flush(summaries: dict[str, Summary], batch: list) -> None:
             self.index.merge_scalars(run_id, summaries)
             self.events.emit(ScalarsLogged(run_id, points=tuple(batch)))
 
-        return ScalarWriter(path, on_flush)
+        return ScalarWriter(path, on_flush, before_write)
 
     def read_output(self, run_id: str, offset: int = 0) -> str:
         return read_output(self.meta_dir(run_id), offset)
@@ -384,12 +376,3 @@ def _read_record(meta: str) -> Run:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CorruptRunError(f"corrupt run metadata in {path}: {e}") from None
     return Run.from_dict(data, where=path)
-
-
-def _unique(items: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    for t in items:
-        t = str(t).strip()
-        if t and t not in out:
-            out.append(t)
-    return out

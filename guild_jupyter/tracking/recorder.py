@@ -11,6 +11,7 @@ from guild_jupyter.storage.scalar_files import check_key
 from guild_jupyter.tracking.output_scalars import OutputScalarParser
 
 if TYPE_CHECKING:
+    from guild_jupyter.storage.pending import PendingRun
     from guild_jupyter.storage.store import RunStore
 
 _serial = itertools.count(1)
@@ -24,12 +25,20 @@ class RunRecorder:
     """
 
     def __init__(
-        self, store: RunStore, run_id: str, output_scalars: Any = None, capture_output: bool = True
+        self, store: RunStore, run_id: str, output_scalars: Any = None, capture_output: bool = True,
+        pending: PendingRun | None = None,
     ) -> None:
+        """With ``pending``, the run is written behind (see ``storage.pending``)."""
         self.store = store
         self.run_id = run_id
-        self.output = store.output_writer(run_id) if capture_output else None
-        self.scalars = store.scalar_writer(run_id, f"p{os.getpid()}-{next(_serial)}")
+        self.pending = pending
+        source = f"p{os.getpid()}-{next(_serial)}"
+        if pending is not None:
+            self.output: Any = pending if capture_output else None
+            self.scalars = store.scalar_writer(run_id, source, pending.meta_dir, pending.materialize)
+        else:
+            self.output = store.output_writer(run_id) if capture_output else None
+            self.scalars = store.scalar_writer(run_id, source)
         self.parser = OutputScalarParser(output_scalars)
         self.known_keys: set[str] = set()
 
@@ -48,6 +57,8 @@ class RunRecorder:
 
     @property
     def meta_dir(self) -> str:
+        if self.pending is not None:
+            return self.pending.materialize()
         return self.store.meta_dir(self.run_id)
 
     def close(self) -> None:

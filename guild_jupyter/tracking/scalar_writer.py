@@ -34,15 +34,17 @@ class ScalarWriter:
         self,
         path: str | os.PathLike[str],
         on_flush: Callable[[dict[str, Summary], list[Point]], None] | None = None,
+        before_write: Callable[[], object] | None = None,
     ) -> None:
         self.path = Path(path)
         self._dir_made = False
         self._on_flush = on_flush
+        self._before_write = before_write  # e.g. write a pending run's record first
         self._queue: deque[tuple[float, int | None, dict[str, float]]] = deque()
         self._flush_lock = threading.Lock()
         self._next_step: dict[str, int] = {}
         self.closed = False
-        _flusher.register(self)
+        flusher.register(self)
 
     def add(self, key: str, step: int | None, value: float, t: float | None = None) -> None:
         """Queue one point; ``step=None`` continues this key's own series (0, 1, 2, ...)."""
@@ -80,6 +82,8 @@ class ScalarWriter:
                 add_line(f"{key},{s},{value!r},{ts}\n")
         try:
             if not self._dir_made:
+                if self._before_write is not None:
+                    self._before_write()
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._dir_made = True
             append_text(self.path, "".join(lines))
@@ -97,7 +101,7 @@ class ScalarWriter:
             return
         self.flush()
         self.closed = True
-        _flusher.unregister(self)
+        flusher.unregister(self)
 
 
 CHUNK = 4000  # entries per write; bounds how long one flush holds the interpreter
@@ -143,5 +147,5 @@ class _Flusher:
                 logging.getLogger(__name__).exception("flushing scalars to %s failed", w.path)
 
 
-_flusher = _Flusher()
-atexit.register(_flusher.flush_all)
+flusher = _Flusher()
+atexit.register(flusher.flush_all)

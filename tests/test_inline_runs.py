@@ -1,0 +1,116 @@
+"""``--inline`` runs are recorded write-behind (storage/pending.py): a short cell is
+written once, already ended; a long one becomes visible as running within a flush
+interval; whatever dies, what was written stays and the status ends right."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from guild_jupyter.events import RunCreated, StatusChanged
+from guild_jupyter.notebook.cell_op import CellOperation, needs_ipython_transform, run_inline
+from guild_jupyter.orchestration.reconcile import reconcile
+from guild_jupyter.storage.store import RunStore
+
+
+def cell_op(cell: str, tmp_path) -> CellOperation:
+    return CellOperation.from_cell(cell, name="nb:cell-1", notebook_dir=str(tmp_path), namespace={},
+                                   outputs=[], notebook=None, capture_inputs=False)
+
+
+def test_a_short_inline_run_is_written_once_already_ended(store, tmp_path):
+    seen = []
+    store.events.subscribe(lambda e: seen.append(e))
+    run = run_inline(cell_op("lr = 0.1\nprint(f'y = {lr * 2}')\n", tmp_path), {"lr": 0.5}, store=store,
+                     namespace={})
+    statuses = [e.status for e in seen if isinstance(e, StatusChanged)]
+    assert [type(e) for e in seen if not isinstance(e, StatusChanged)].count(RunCreated) == 1
+    assert statuses == ["completed"]  # no running record was written first
+    other = RunStore(store.home)  # what another process reads
+    loaded = other.load_run(run.id)
+    assert loaded.status == "completed" and loaded.flags == {"lr": 0.5}
+    assert other.read_output(run.id) == "y = 1.0\n"
+    assert [r["status"] for r in other.list_rows()] == ["completed"]
+
+
+def test_a_long_inline_run_is_visible_as_running_while_it_goes(store, tmp_path):
+    cell = "import time\nprint('started')\ntime.sleep(1.5)\nprint('done')\n"
+    other = RunStore(store.home)
+    observed: list = []
+
+    def watch() -> None:
+        deadline = time.time() + 1.2
+        while time.time() < deadline and not observed:
+            rows = other.list_rows()
+            if rows and rows[0]["status"] == "running":
+                observed.append((time.time(), other.read_output(rows[0]["id"])))
+            time.sleep(0.02)
+
+    t0 = time.time()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    run = run_inline(cell_op(cell, tmp_path), {}, store=store, namespace={})
+    watcher.join()
+    assert observed, "the running inline run never became visible"
+    seen_at, output = observed[0]
+    assert seen_at - t0 < 0.8  # written behind within a flush interval, not at the end
+    assert output == "started\n"  # lines before the write are in it; later ones follow
+    assert run.status == "completed" and other.read_output(run.id) == "started\ndone\n"
+
+
+def test_log_points_and_errors_of_inline_runs_are_recorded(store, tmp_path):
+    ns: dict = {}
+    cell = "import guild_jupyter as gj\nfor i in range(3):\n    gj.log(step=i, loss=1.0 / (i + 1))\n"
+    run = run_inline(cell_op(cell, tmp_path), {}, store=store, namespace=ns)
+    assert run.status == "completed"
+    assert sorted((s, v) for k, s, v, _ in store.iter_run_points(run.id) if k == "loss") == [
+        (0, 1.0), (1, 0.5), (2, 1 / 3)]
+    with pytest.raises(ZeroDivisionError):
+        run_inline(cell_op("x = 1\nprint('before')\n1 / 0\n", tmp_path), {}, store=store, namespace={})
+    failed = store.resolve(1)
+    assert failed.status == "failed" and failed.reason.startswith("ZeroDivisionError")
+    assert store.read_output(failed.id).startswith("before\nTraceback")
+
+
+def test_an_inline_run_whose_kernel_is_killed_ends_failed_with_its_output(home, tmp_path):
+    script = tmp_path / "kernel.py"
+    script.write_text(textwrap.dedent(f"""
+        from guild_jupyter.notebook.cell_op import CellOperation, run_inline
+        from guild_jupyter.storage.store import RunStore
+        cell = "import time\\nprint('epoch 1', flush=True)\\ntime.sleep(60)\\n"
+        op = CellOperation.from_cell(cell, name="nb:cell-1", notebook_dir={str(tmp_path)!r}, namespace={{}},
+                                     outputs=[], notebook=None, capture_inputs=False)
+        run_inline(op, {{}}, store=RunStore({str(home)!r}), namespace={{}})
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.DEVNULL)
+    store = RunStore(home)
+    deadline = time.time() + 20
+    while time.time() < deadline and not store.list_rows():
+        time.sleep(0.05)
+    rows = store.list_rows()
+    assert rows and rows[0]["status"] == "running"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    reconcile(store)
+    run = store.resolve(1)
+    assert run.status == "failed" and run.reason
+    assert store.read_output(run.id) == "epoch 1\n"
+
+
+@pytest.mark.parametrize("cell, needed", [
+    ("x = 1\nprint(x)\n", False),
+    ("%time x = 1\n", True),
+    ("files = !ls\n", True),
+    ("len?\n", True),
+    ("    x = 1\n", True),
+    (">>> x = 1\n", True),
+])
+def test_only_cells_with_ipython_syntax_go_through_the_transforms(cell, needed):
+    assert needs_ipython_transform(cell) is needed
