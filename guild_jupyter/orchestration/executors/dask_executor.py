@@ -19,6 +19,7 @@ streamed stay in the store.
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import subprocess
@@ -232,11 +233,21 @@ class DaskExecutor(Executor):
             self._cluster = LocalCluster(
                 threads_per_worker=1, processes=True, dashboard_address=None
             )
-            return Client(self._cluster, set_as_default=False)
+            client = Client(self._cluster, set_as_default=False)
+            atexit.register(self._close)
+            return client
         try:
-            return Client(self.address, timeout="10s", set_as_default=False)
+            return Client(self.address, timeout="5s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as e:
             raise GuildError(f"cannot reach the Dask scheduler at {self.address}: {e}") from None
+
+    def _close(self) -> None:
+        """At exit: our LocalCluster goes with this process (its runs are reconciled as lost)."""
+        for closable in (self._client, self._cluster):
+            try:
+                closable.close()
+            except Exception:
+                pass
 
     def check(self, resources: dict[str, float] | None = None) -> None:
         client = self.client()
@@ -320,6 +331,8 @@ class DaskExecutor(Executor):
             run = self._runs.get(run_id)
             if run is not None and attempt == run.attempt:
                 self._ended.append((time.time() + FINAL_WAIT, run, _outcome(future, run)))
+                run.future = None  # its result is here: the cluster may forget it
+            future.release()
         elif kind == "stop":
             run = self._runs.get(item[1])
             if run is not None:

@@ -194,6 +194,8 @@ def _prepare(home: str, payload: dict[str, Any]) -> str:
     store.create_run(
         record["op"], kind=record["kind"], flags=record["flags"], run_id=payload["run_id"]
     )
+    if payload["attempt"] > 1:  # the run sees its attempt number (GUILD_JUPYTER_ATTEMPT)
+        store.update_run(payload["run_id"], lambda r: setattr(r.attempt, "n", payload["attempt"]))
     run_dir = store.run_dir(payload["run_id"])
     unpack(payload["files"], run_dir, refuse=CLIENT_OWNED[:3])
     with open(os.path.join(home, "config.yaml"), "w", encoding="utf-8") as f:

@@ -1,0 +1,356 @@
+"""The Dask executor against a real LocalCluster of two worker processes.
+
+One cluster serves the whole module (starting one costs seconds). Runs go to it
+by its scheduler address, as they would to a remote cluster: the workers
+rebuild each run in their own scratch directory and stream it back.
+"""
+
+import os
+import signal
+import sys
+import textwrap
+import time
+
+import pytest
+
+from guild_jupyter.errors import GuildError
+from guild_jupyter.experiment.runner import start_run
+from guild_jupyter.model.run import hostname
+from guild_jupyter.orchestration.controller import Controller
+from guild_jupyter.orchestration.process_info import process_start_time
+from guild_jupyter.storage.store import RunStore
+from guild_jupyter.sweeps.api import run_sweep
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = distributed.Client(c, set_as_default=False)
+    yield c, client
+    client.close()
+    c.close()
+
+
+@pytest.fixture
+def address(cluster):
+    c, client = cluster
+    client.wait_for_workers(2, timeout=60)  # a test may have killed one; its nanny restarts it
+    return c.scheduler_address
+
+
+@pytest.fixture
+def dask_store(project):
+    store = RunStore(os.environ["GUILD_JUPYTER_HOME"])
+    yield store
+    controller = Controller(store)  # a failing test leaves nothing running on the cluster
+    for row in store.list_rows(status=["pending", "running"]):
+        try:
+            controller.stop(row["id"])
+        except GuildError:
+            pass
+
+
+def script(project, name, body):
+    path = project / name
+    path.write_text(textwrap.dedent(body))
+    return str(path)
+
+
+def wait_for(predicate, what, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def worker_addresses(cluster):
+    return set(cluster[1].scheduler_info(n_workers=-1)["workers"])
+
+
+def test_a_sweep_of_8_trials_uses_both_workers_and_lands_in_the_store(
+    project, dask_store, cluster, address
+):
+    path = script(
+        project,
+        "train.py",
+        """
+        import time
+        x = 1
+        time.sleep(0.4)
+        print(f"loss: {x * 0.5}")
+        open("model.txt", "w").write(str(x))
+        """,
+    )
+    sweep = run_sweep(
+        path, {"x": list(range(1, 9))}, store=dask_store, executor=address, parallel=4
+    )
+    runs = sweep.runs
+    assert sweep.run.status == "completed"
+    assert sorted(r.flags["x"] for r in runs) == list(range(1, 9))
+    assert all(r.status == "completed" for r in runs)
+    hosts = {r.attempt.host for r in runs}
+    assert hosts == worker_addresses(cluster)  # spread over both workers
+    for r in runs:
+        assert r.source["executor"] == address
+        assert f"loss: {r.flags['x'] * 0.5}" in r.output()
+        assert open(os.path.join(r.dir, "model.txt")).read() == str(r.flags["x"])
+        assert os.path.exists(os.path.join(dask_store.meta_dir(r.id), "provenance.json"))
+    frame = dask_store.scalars_frame([r.id for r in runs], ["loss"])
+    assert sorted(frame["value"]) == [x * 0.5 for x in range(1, 9)]
+    assert sweep.best.flags["x"] == 1
+
+
+def test_output_and_scalars_arrive_while_the_run_goes(project, dask_store, address):
+    gate = project / "gate"
+    path = script(
+        project,
+        "gated.py",
+        f"""
+        import os, time
+        print("epoch 1 done")
+        print("loss: 0.75")
+        while not os.path.exists({str(gate)!r}):
+            time.sleep(0.05)
+        print("after the gate")
+        """,
+    )
+    run = start_run(path, store=dask_store, executor=address, background=True)
+    wait_for(lambda: "epoch 1 done" in dask_store.read_output(run.id), "the first line")
+    wait_for(
+        lambda: list(dask_store.iter_run_points(run.id)), "the first scalar"
+    )  # both while the run still waits at the gate
+    live = dask_store.load_run(run.id)
+    assert live.status == "running"
+    assert [p[:3] for p in dask_store.iter_run_points(run.id)] == [("loss", 0, 0.75)]
+    gate.write_text("")
+    final = Controller(dask_store).wait(run.id, timeout=60)
+    assert final.status == "completed"
+    assert final.output().splitlines() == ["epoch 1 done", "loss: 0.75", "after the gate"]
+
+
+def test_a_stop_reaches_the_process_on_the_worker(project, dask_store, address):
+    marker = project / "terminated"
+    pidfile = project / "pid"
+    path = script(
+        project,
+        "forever.py",
+        f"""
+        import os, signal, sys, time
+        def on_term(*_):
+            open({str(marker)!r}, "w").write("SIGTERM")
+            sys.exit(3)
+        signal.signal(signal.SIGTERM, on_term)
+        open({str(pidfile)!r}, "w").write(str(os.getpid()))
+        print("ready", flush=True)
+        while True:
+            time.sleep(0.05)
+        """,
+    )
+    run = start_run(path, store=dask_store, executor=address, background=True)
+    wait_for(lambda: "ready" in dask_store.read_output(run.id), "the run to start")
+    final = Controller(dask_store).stop(run.id)
+    assert final.status == "cancelled"
+    assert final.reason == "stopped by user"
+    assert marker.read_text() == "SIGTERM"  # the remote process itself got the stop
+    pid = int(pidfile.read_text())
+    wait_for(lambda: process_start_time(pid) is None, "the remote process to be gone", 10)
+
+
+def test_a_stop_from_another_process_reaches_the_worker(project, dask_store, address):
+    path = script(
+        project,
+        "forever.py",
+        """
+        import time
+        print("ready", flush=True)
+        while True:
+            time.sleep(0.05)
+        """,
+    )
+    run = start_run(path, store=dask_store, executor=address, background=True)
+    wait_for(lambda: "ready" in dask_store.read_output(run.id), "the run to start")
+    from tests.conftest import cli
+
+    done = cli("stop", run.id, home=dask_store.home)  # this process still follows the run
+    assert done.returncode == 0, done.stderr
+    final = Controller(dask_store).wait(run.id, timeout=30)
+    assert final.status == "cancelled"
+
+
+def _kill_worker_of(cluster, run_id, store):
+    """SIGKILL the worker process running the run (its nanny starts a new one)."""
+    host = wait_for(lambda: store.load_run(run_id).attempt.host, "the run's worker")
+    pids = cluster[1].run(os.getpid, workers=[host])
+    os.kill(pids[host], signal.SIGKILL)
+    return host
+
+
+def test_a_killed_worker_fails_the_run_and_keeps_its_output(
+    project, dask_store, cluster, address
+):
+    pidfile = project / "pid"
+    path = script(
+        project,
+        "long.py",
+        f"""
+        import os, time
+        open({str(pidfile)!r}, "w").write(str(os.getpid()))
+        print("line before the kill", flush=True)
+        time.sleep(600)
+        """,
+    )
+    run = start_run(path, store=dask_store, executor=address, background=True)
+    wait_for(lambda: "line before the kill" in dask_store.read_output(run.id), "output")
+    host = _kill_worker_of(cluster, run.id, dask_store)
+    final = Controller(dask_store).wait(run.id, timeout=90)
+    assert final.status == "failed"
+    assert host in final.reason and ("died" in final.reason or "lost" in final.reason)
+    assert final.output() == "line before the kill\n"  # what was streamed stays
+    pid = int(pidfile.read_text())  # the orphaned process on the worker was stopped
+    wait_for(lambda: process_start_time(pid) is None, "the orphaned process to end", 30)
+
+
+def test_a_killed_worker_is_retried_as_a_new_attempt(project, dask_store, cluster, address):
+    path = script(
+        project,
+        "retry.py",
+        """
+        import os, time
+        attempt = os.environ["GUILD_JUPYTER_ATTEMPT"]
+        print(f"attempt {attempt} started", flush=True)
+        if attempt == "1":
+            time.sleep(600)
+        print("loss: 0.25")
+        """,
+    )
+    run = start_run(path, store=dask_store, executor=address, background=True, retries=1)
+    wait_for(lambda: "attempt 1 started" in dask_store.read_output(run.id), "attempt 1")
+    _kill_worker_of(cluster, run.id, dask_store)
+    # between attempts the run reads failed (as a local one does); wait for the retry
+    wait_for(lambda: len(dask_store.load_run(run.id).attempts) == 2, "the retry", 90)
+    final = Controller(dask_store).wait(run.id, timeout=90)
+    assert final.status == "completed"
+    assert [a.status.value for a in final.attempts] == ["failed", "completed"]
+    assert "worker" in final.attempts[0].reason
+    assert final.output().splitlines() == ["attempt 1 started", "attempt 2 started", "loss: 0.25"]
+
+
+def test_a_failing_run_is_retried_on_the_cluster(project, dask_store, address):
+    path = script(
+        project,
+        "flaky.py",
+        """
+        import os, sys
+        sys.exit(0 if os.environ["GUILD_JUPYTER_ATTEMPT"] == "2" else 4)
+        """,
+    )
+    run = start_run(path, store=dask_store, executor=address, retries=2)
+    assert run.status == "completed"
+    assert [(a.status.value, a.exit_code) for a in run.attempts] == [
+        ("failed", 4),
+        ("completed", 0),
+    ]
+    assert run.attempts[0].reason == "exit code 4"
+
+
+def test_the_executor_setting_is_the_default(project, dask_store, cluster, address):
+    (dask_store.home / "config.yaml").write_text(f"executor: {address}\n")
+    path = script(project, "hello.py", "print('hello')\n")
+    run = start_run(path, store=dask_store)
+    assert run.status == "completed"
+    assert run.attempt.host in worker_addresses(cluster)
+    (dask_store.home / "config.yaml").write_text("executor: local\n")
+    local = start_run(path, store=dask_store)
+    assert "executor" not in local.source and local.attempt.host == hostname()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"executor": "nonesuch"}, "unknown executor 'nonesuch'"),
+        ({"resources": {"GPU": 1}}, "does not schedule resources"),
+        ({"executor": "ADDRESS", "resources": {"GPU": 1}}, "no worker of the Dask cluster offers"),
+        ({"executor": "ADDRESS", "resources": {"GPU": -1}}, "needs a positive amount"),
+    ],
+)
+def test_bad_placement_is_one_error_and_records_nothing(
+    project, dask_store, address, options, message
+):
+    path = script(project, "hello.py", "print('hello')\n")
+    if options.get("executor") == "ADDRESS":
+        options = {**options, "executor": address}
+    with pytest.raises(GuildError, match=message):
+        start_run(path, store=dask_store, **options)
+    assert dask_store.list_rows() == []
+
+
+def test_an_unreachable_scheduler_is_one_error(project, dask_store):
+    path = script(project, "hello.py", "print('hello')\n")
+    with pytest.raises(GuildError, match="cannot reach the Dask scheduler"):
+        start_run(path, store=dask_store, executor="tcp://127.0.0.1:9")
+    assert dask_store.list_rows() == []
+
+
+def test_worker_resources_are_honoured(project, dask_store):
+    """A run needing a GPU goes only to the worker that has one."""
+    spec = {
+        "plain": {"cls": distributed.Worker, "options": {"nthreads": 1}},
+        "gpu": {"cls": distributed.Worker, "options": {"nthreads": 1, "resources": {"GPU": 1}}},
+    }
+    scheduler = {"cls": distributed.Scheduler, "options": {"dashboard_address": ":0"}}
+    with distributed.SpecCluster(workers=spec, scheduler=scheduler) as small:
+        gpu_worker = small.workers["gpu"].address
+        path = script(project, "gpu.py", "print('on a gpu worker')\n")
+        runs = [
+            start_run(
+                path, store=dask_store, executor=small.scheduler_address, resources={"GPU": 1}
+            )
+            for _ in range(3)
+        ]
+        assert all(r.status == "completed" for r in runs)
+        assert {r.attempt.host for r in runs} == {gpu_worker}
+
+
+def test_an_executor_from_an_entry_point(project, dask_store, tmp_path, monkeypatch):
+    """A third-party executor registered under guild_jupyter.executors is found by name."""
+    site = tmp_path / "site"
+    (site / "acme_exec-1.0.dist-info").mkdir(parents=True)
+    (site / "acme_exec-1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: acme-exec\nVersion: 1.0\n"
+    )
+    (site / "acme_exec-1.0.dist-info" / "entry_points.txt").write_text(
+        "[guild_jupyter.executors]\nacme = acme_exec:AcmeExecutor\n"
+    )
+    (site / "acme_exec.py").write_text(
+        textwrap.dedent(
+            """
+            from guild_jupyter.orchestration.executors import Executor
+            from guild_jupyter.orchestration.executors.local import LOCAL_EXECUTOR
+
+            launched = []
+
+            class AcmeExecutor(Executor):
+                name = "acme"
+
+                def launch(self, store, run_id, env, resources=None):
+                    launched.append(run_id)
+                    return LOCAL_EXECUTOR.launch(store, run_id, env, resources)
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(site))
+    path = script(project, "hello.py", "print('hello')\n")
+    run = start_run(path, store=dask_store, executor="acme")
+    import acme_exec
+
+    assert run.status == "completed" and run.output() == "hello\n"
+    assert acme_exec.launched == [run.id]
+    assert run.source["executor"] == "acme"
+    sys.modules.pop("acme_exec", None)
