@@ -97,8 +97,10 @@ class Handle:
             self.conn = None  # type: ignore[assignment]
 
 
-def spawn(run_id: str, env: dict[str, str]) -> Handle | None:
-    """Ask the launcher for a supervisor; None (after starting a launcher for next time) if there is none."""
+def spawn(run_id: str, env: dict[str, str], worker: bool = False) -> Handle | None:
+    """Ask the launcher for a supervisor (with ``worker``: a sweep's trial worker, whose
+    connection then carries its trials); None (after starting a launcher for next time)
+    if there is none."""
     if not enabled():
         return None
     path = socket_path()
@@ -106,7 +108,8 @@ def spawn(run_id: str, env: dict[str, str]) -> Handle | None:
     try:
         conn.settimeout(2.0)
         conn.connect(path)
-        conn.sendall(json.dumps({"run": run_id, "env": env}).encode() + b"\n")
+        request = {"run": run_id, "env": env, **({"worker": True} if worker else {})}
+        conn.sendall(json.dumps(request).encode() + b"\n")
         info, rest = read_message(conn)
         handle = Handle(conn, int(info["pid"]), info.get("started"))
         handle._buffer = rest
@@ -137,7 +140,7 @@ def _warm_up() -> None:
     """Import (and compute) in the launcher what every supervisor needs."""
     import sqlite3  # noqa: F401
 
-    from guild_jupyter.orchestration import provenance, resources, supervisor  # noqa: F401
+    from guild_jupyter.orchestration import provenance, resources, supervisor, trial_worker  # noqa: F401
 
     provenance.installed_packages()
     provenance.platform_name()
@@ -250,6 +253,10 @@ def _child(conn: socket.socket, request: dict[str, Any]) -> int:
             except OSError:
                 pass  # the submitter went away (a background run, or it died): fine
 
+        if request.get("worker"):  # a sweep's trial worker: the connection is its channel
+            from guild_jupyter.orchestration.trial_worker import serve as serve_trials
+
+            return serve_trials(conn, home, run_id, early_stop)
         return supervise(run_id, home, notify=notify, early_stop=early_stop)
     except BaseException:
         import traceback

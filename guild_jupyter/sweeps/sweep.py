@@ -139,6 +139,7 @@ class SweepRunner:
         self.parallel = 1 if op.kind == "function" else parallel
         self.seed, self.prune, self.label, self.tags, self.echo = random_seed, prune, label, list(tags), echo
         self.batch = batch
+        self._local: Any = None  # the trial worker's side while trials run
         if prune and op.kind == "function":
             raise GuildError("pruning stops trial processes: use a script or cell operation, not a function")
         if self.optimizer == "grid" and not space.discrete and batch is None:
@@ -276,6 +277,24 @@ class SweepRunner:
                 return queue.pop(0) if queue and not sweep._stop.is_set() else None
             return source()  # type: ignore[misc]
 
+        self._local = self._worker_trials(sweep)
+        try:
+            self._pool_loop(sweep, writer, take, total, study)
+        finally:
+            if self._local is not None:
+                self._local.close()
+                self._local = None
+
+    def _worker_trials(self, sweep: Sweep) -> Any:
+        """The sweep's trial worker, for trials on the local executor (None: per-trial supervisors)."""
+        from guild_jupyter.sweeps.trial_runs import WorkerTrials, worker_enabled
+
+        if not worker_enabled(self.store, self.op, getattr(self, "executor", None)):
+            return None
+        return WorkerTrials(self.store, sweep.id, self.op)
+
+    def _pool_loop(self, sweep: Sweep, writer: Any, take: Callable[[], tuple[Any, dict[str, Any]] | None],
+                   total: int | None, study: Any) -> None:
         n = 0
         with cf.ThreadPoolExecutor(max_workers=self.parallel) as pool:
             running: dict[cf.Future, Any] = {}
@@ -324,6 +343,12 @@ class SweepRunner:
         from guild_jupyter.experiment.runner import start_operation
         from guild_jupyter.orchestration.controller import Controller
 
+        if self._local is not None:
+            run, done = self._local.start(flags)
+            if self.prune is None or trial is None:
+                done.result()
+                return self.store.load_run(run.id), objective_value(self.store, run.id, self.objective, self.agg)
+            return self._watch(run, trial, Controller(self.store))
         if self.prune is None or trial is None:
             run = start_operation(self.op, flags, store=self.store, sweep=sweep.id,
                                   executor=self.executor)

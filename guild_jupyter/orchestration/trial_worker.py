@@ -1,0 +1,500 @@
+"""The trial worker: one supervisor process for all the trials of a sweep.
+
+A supervisor per trial costs a fork, its start-up, and several reads of the
+record before the user's process even starts: about 30 ms per trivial trial,
+more than the trial itself. The worker is started once per sweep (forked by
+the warm launcher, or as a new process), detached from the sweep's driver
+like any supervisor, and supervises each trial it is sent exactly as a
+supervisor would: it waits for a global slot, starts the user's process in
+its own process group, tees its output with per-line timestamps, parses
+scalars, samples resources, writes provenance, and records the status.
+
+Protocol, JSON lines on one stream socket: the driver sends
+``{"trial": id, "created": t, "spec": {...}}``; the worker answers
+``{"done": id, "status": s}`` when the trial's end is recorded. The driver
+closing its side means "no more trials": the worker finishes the running ones
+(they are runs, not the driver's children) and exits.
+
+Stopping: each trial's attempt names the worker as its supervisor (pid and
+start time), so ``Controller.stop`` works unchanged: it writes the trial's
+stop request, then SIGTERMs the worker, which stops exactly the trials that
+have a stop request. A SIGTERM with no stop request for any of its trials
+(a plain ``kill``) stops every trial and the sweep. A kill -9 of the worker
+leaves trials whose supervisor is dead: reconciliation ends them ``failed``
+and stops their processes, as for a dead supervisor.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from guild_jupyter.config import Config
+from guild_jupyter.model.run import Run, hostname
+from guild_jupyter.model.status import RunStatus
+from guild_jupyter.orchestration.launch import LaunchSpec
+from guild_jupyter.orchestration.process_info import (
+    descendants,
+    process_start_time,
+    self_identity,
+    signal_tree,
+)
+from guild_jupyter.orchestration.reconcile import STOP_REQUEST, reconcile, stop_requested
+from guild_jupyter.orchestration.slots import SlotPool
+from guild_jupyter.storage import layout
+from guild_jupyter.storage.output import STDERR, STDOUT, LineSplitter
+from guild_jupyter.storage.store import RunStore
+from guild_jupyter.tracking.recorder import RunRecorder
+
+log = logging.getLogger("guild_jupyter.trial_worker")
+READ = select.POLLIN | select.POLLHUP | select.POLLERR
+
+
+class Trial:
+    __slots__ = ("run_id", "created", "spec", "stop_reason", "proc", "stopper")
+
+    def __init__(self, run_id: str, created: float, spec: LaunchSpec) -> None:
+        self.run_id, self.created, self.spec = run_id, created, spec
+        self.stop_reason: str | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stopper: threading.Thread | None = None
+
+
+class TrialWorker:
+    def __init__(self, store: RunStore, conn: socket.socket, sweep_id: str) -> None:
+        self.store, self.conn, self.sweep_id = store, conn, sweep_id
+        self.config = Config.load(store.home)
+        self.pool = SlotPool(store.home, self.config)
+        self.pid, self.pid_started = self_identity()
+        self.host = hostname()
+        self.trials: dict[str, Trial] = {}
+        self.recent: collections.deque[str] = collections.deque(maxlen=64)  # ended trials
+        self.lock = threading.Lock()
+        self.send_lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
+        self.stopping: str | None = None  # every trial is to stop (the worker itself was stopped)
+        self._provenance: dict[str, str] = {}  # project dir -> the shared part, as JSON text
+        self._provenance_lock = threading.Lock()
+        self._last_reconcile = 0.0
+
+    # the driver's side of the conversation ---------------------------------------
+    def serve(self, buffered: bytes = b"") -> int:
+        data = buffered
+        while True:
+            while b"\n" in data:
+                line, data = data.split(b"\n", 1)
+                self._accept(json.loads(line))
+            try:
+                chunk = self.conn.recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            data += chunk
+        for t in list(self.threads):  # no more trials: finish the running ones
+            t.join()
+        return 0
+
+    def _accept(self, message: dict[str, Any]) -> None:
+        trial = Trial(message["trial"], float(message["created"]), LaunchSpec(**message["spec"]))
+        with self.lock:
+            self.trials[trial.run_id] = trial
+            if self.stopping:
+                trial.stop_reason = self.stopping
+        thread = threading.Thread(
+            target=self._run, args=(trial,), name=trial.run_id[:8], daemon=True
+        )
+        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        with self.send_lock:
+            try:
+                self.conn.sendall(json.dumps(message).encode() + b"\n")
+            except OSError:
+                pass  # the driver is gone; the trial's record says everything
+
+    # stopping ----------------------------------------------------------------------
+    def on_stop_signal(self) -> None:
+        """Stop the trials that were asked to stop; with no such request, stop them all."""
+        with self.lock:
+            trials = list(self.trials.values())
+            recent = list(self.recent)
+        asked = [(t, stop_requested(self.store, t.run_id)) for t in trials]
+        asked = [(t, reason) for t, reason in asked if reason]
+        if not asked and any(stop_requested(self.store, r) for r in recent):
+            return  # a stop for a trial that had just ended
+        if not asked:
+            reason = (
+                stop_requested(self.store, self.sweep_id) or "stopped (trial worker terminated)"
+            )
+            with self.lock:
+                self.stopping = reason
+            layout.atomic_write_json(
+                os.path.join(self.store.meta_dir(self.sweep_id), STOP_REQUEST),
+                {"reason": reason, "time": time.time()},
+            )
+            asked = [(t, reason) for t in trials]
+        for t, reason in asked:
+            self._stop(t, reason)
+
+    def _stop(self, trial: Trial, reason: str) -> None:
+        with self.lock:
+            if trial.stop_reason is not None and trial.stopper is not None:
+                return
+            trial.stop_reason = trial.stop_reason or reason
+            proc = trial.proc
+            if proc is None:
+                return  # not started: it ends cancelled instead of starting
+            trial.stopper = threading.Thread(target=self._terminate, args=(proc,), daemon=True)
+        trial.stopper.start()
+
+    def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGTERM the process tree; SIGKILL what is left after the grace period."""
+        tree = [proc.pid, *descendants(proc.pid)]
+        signal_tree(proc.pid, tree, signal.SIGTERM)
+        deadline = time.time() + self.config.stop_grace_seconds
+        while time.time() < deadline and any(process_start_time(p) is not None for p in tree):
+            time.sleep(0.05)
+        tree += descendants(proc.pid)
+        if any(process_start_time(p) is not None for p in tree):
+            signal_tree(proc.pid, tree, signal.SIGKILL)
+
+    # one trial -----------------------------------------------------------------------
+    def _run(self, trial: Trial) -> None:
+        status = None
+        try:
+            status = self._supervise(trial)
+        except Exception as e:
+            log.exception("trial %s failed in the worker", trial.run_id)
+            status = self._end(
+                trial.run_id, RunStatus.FAILED, reason=f"supervisor error: {type(e).__name__}: {e}"
+            )
+        finally:
+            with self.lock:
+                self.trials.pop(trial.run_id, None)
+                self.recent.append(trial.run_id)
+            self._send({"done": trial.run_id, "status": status})
+
+    def _end(self, run_id: str, status: RunStatus, **attempt: Any) -> str | None:
+        """Record the end; a run that already ended (stopped before it started) keeps its end."""
+        try:
+            return self.store.set_status(run_id, status, **attempt).status.value
+        except Exception:
+            log.exception("could not record %s for %s", status.value, run_id)
+            try:
+                return self.store.load_run(run_id).status.value
+            except Exception:
+                return None
+
+    def _supervise(self, trial: Trial) -> str | None:
+        rid = trial.run_id
+        slot = None
+        if trial.stop_reason is None and stop_requested(self.store, rid) is None:
+            if self._my_turn(trial) and not self.pool.throttled():
+                slot = self.pool.try_acquire(rid)
+            if slot is None:  # a wait: say who owns the pending trial meanwhile
+                self.store.update_run(rid, self._record_owner)
+                slot = self.pool.acquire(
+                    rid, lambda: trial.stop_reason is not None, lambda: self._my_turn(trial)
+                )
+        if slot is None:
+            reason = trial.stop_reason or stop_requested(self.store, rid) or "stopped"
+            return self._end(rid, RunStatus.CANCELLED, reason=reason)
+        try:
+            return self._attempt(trial)
+        finally:
+            slot.release()
+
+    def _record_owner(self, run: Run) -> None:
+        if not run.status.terminal and run.attempt.pid is None:
+            run.attempt.pid, run.attempt.pid_started = self.pid, self.pid_started
+
+    def _my_turn(self, trial: Trial) -> bool:
+        """No older run is waiting for a slot (the supervisor's first-in first-out rule)."""
+        rows = self.store.index.execute(
+            "SELECT count(*) FROM runs WHERE status='pending' AND deleted=0 AND created < ?",
+            (trial.created,),
+        )
+        if rows[0][0] == 0:
+            return True
+        now = time.time()
+        if now - self._last_reconcile > 2.0:
+            self._last_reconcile = now
+            reconcile(self.store)
+        return False
+
+    def _attempt(self, trial: Trial) -> str | None:
+        rid, spec = trial.run_id, trial.spec
+        run_dir = os.path.join(self.store.runs_dir, rid)
+        env = dict(os.environ)
+        env.update(spec.env)
+        env.update(
+            RUN_ID=rid,
+            RUN_DIR=run_dir,
+            GUILD_JUPYTER_HOME=str(self.store.home),
+            GUILD_JUPYTER_ATTEMPT="1",
+            PYTHONUNBUFFERED="1",
+        )
+        recorder = RunRecorder(self.store, rid, spec.output_scalars)
+        try:
+            with self.lock:
+                if trial.stop_reason is not None:
+                    raise _Cancelled()
+                trial.proc = proc = subprocess.Popen(
+                    spec.argv,
+                    cwd=spec.cwd or run_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
+        except _Cancelled:
+            recorder.close()
+            return self._end(rid, RunStatus.CANCELLED, reason=trial.stop_reason)
+        except OSError as e:
+            recorder.on_line(f"cannot start {spec.argv[0]}: {e}", STDERR, time.time())
+            recorder.close()
+            return self._end(
+                rid,
+                RunStatus.FAILED,
+                reason=f"cannot start: {e}",
+                pid=self.pid,
+                pid_started=self.pid_started,
+            )
+        try:
+            self.store.set_status(
+                rid,
+                RunStatus.RUNNING,
+                pid=self.pid,
+                pid_started=self.pid_started,
+                child_pid=proc.pid,
+                child_started=process_start_time(proc.pid),
+                host=self.host,
+            )
+        except Exception:  # it ended meanwhile (stopped while pending): its process must not run
+            log.exception("trial %s could not be marked running", rid)
+            self._terminate(proc)
+            _follow(proc, recorder, 0)
+            recorder.close()
+            return self.store.load_run(rid).status.value
+        self._write_provenance(rid, spec, env)
+        rc = _follow(proc, recorder, self.config.sample_interval)
+        recorder.close()
+        if trial.stop_reason is not None:
+            status, reason = RunStatus.CANCELLED, trial.stop_reason
+        elif rc == 0:
+            status, reason = RunStatus.COMPLETED, None
+        elif rc < 0:
+            status, reason = RunStatus.FAILED, f"killed by signal {signal.Signals(-rc).name}"
+        else:
+            status, reason = RunStatus.FAILED, f"exit code {rc}"
+        return self._end(rid, status, exit_code=rc, reason=reason)
+
+    def _write_provenance(self, run_id: str, spec: LaunchSpec, env: dict[str, str]) -> None:
+        """What the supervisor records, with the part shared by all trials collected once."""
+        from guild_jupyter.orchestration.provenance import collect, redact_env
+
+        try:
+            key = spec.project_dir or ""
+            with self._provenance_lock:
+                shared = self._provenance.get(key)
+                if shared is None:
+                    data = collect(spec.project_dir, {}, python=spec.argv[0])
+                    data.pop("env")
+                    shared = self._provenance[key] = json.dumps(
+                        data, indent=1, sort_keys=True, default=str
+                    )
+            text = shared[:-2] + ',\n "env": ' + json.dumps(redact_env(env), indent=1) + "\n}"
+            layout.atomic_write_text(
+                os.path.join(self.store.runs_dir, run_id, layout.META_DIR, layout.PROVENANCE), text
+            )
+        except Exception:
+            log.exception("collecting provenance failed")
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _follow(proc: subprocess.Popen[bytes], recorder: RunRecorder, sample_interval: float) -> int:
+    """Tee the process's output into the run until it ends; returns its exit code.
+
+    One ``poll`` on both pipes and a pidfd: no thread per stream. After the
+    process exits, whatever it left in its process group is stopped (a run's
+    lifetime is its group's) and the pipes are read to their end (at most 5 s:
+    a grandchild outside the group may hold them open).
+    """
+    streams = {proc.stdout.fileno(): (STDOUT, _Lines()), proc.stderr.fileno(): (STDERR, _Lines())}  # type: ignore[union-attr]
+    poller = select.poll()
+    for fd in streams:
+        poller.register(fd, READ)
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+        poller.register(pidfd, select.POLLIN)
+    except (AttributeError, OSError):
+        pidfd = -1
+    started = time.time()
+    next_sample = started + min(sample_interval, 1.0) if sample_interval > 0 else None
+    sampler: Any = None
+    exited_at = kill_group_at = None
+    rc: int | None = None
+    try:
+        while streams or rc is None or kill_group_at is not None:
+            now = time.time()
+            waits = [] if pidfd >= 0 or rc is not None else [0.1]
+            if next_sample is not None and rc is None:
+                waits.append(next_sample - now)
+            if exited_at is not None:
+                waits.append(exited_at + 5.0 - now)
+                if kill_group_at is not None:
+                    waits.append(0.05)  # until the group is gone
+            timeout = max(0.0, min(waits)) * 1000 if waits else None
+            for fd, _ in poller.poll(timeout):
+                if fd == pidfd:
+                    poller.unregister(pidfd)
+                    continue
+                data = os.read(fd, 65536)
+                stream, lines = streams[fd]
+                if data:
+                    t = time.time()
+                    for line in lines.feed(data):
+                        recorder.on_line(line, stream, t)
+                    if recorder.scalars.pending():
+                        recorder.scalars.flush()  # printed scalars are as durable as their lines
+                else:
+                    poller.unregister(fd)
+                    rest = lines.rest()
+                    if rest:
+                        recorder.on_line(rest, stream, time.time())
+                    del streams[fd]
+            now = time.time()
+            if rc is None:
+                rc = proc.poll()
+                if rc is not None:
+                    exited_at = now
+                    if _group_alive(proc.pid):
+                        signal_tree(proc.pid, [], signal.SIGTERM)
+                        kill_group_at = now + 2.0
+            elif kill_group_at is not None:
+                if not _group_alive(proc.pid):
+                    kill_group_at = None
+                elif now >= kill_group_at:
+                    signal_tree(proc.pid, [], signal.SIGKILL)
+                    kill_group_at = None
+            if exited_at is not None and now >= exited_at + 5.0 and kill_group_at is None:
+                break  # a grandchild holds the pipes open: stop reading them
+            if next_sample is not None and rc is None and now >= next_sample:
+                sampler = _sample(proc.pid, sampler, recorder, started, now)
+                next_sample = now + sample_interval
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+        for pipe in (proc.stdout, proc.stderr):
+            pipe.close()  # type: ignore[union-attr]
+    return rc if rc is not None else proc.wait()
+
+
+class _Lines:
+    """Bytes in, whole decoded lines out."""
+
+    __slots__ = ("decoder", "splitter")
+
+    def __init__(self) -> None:
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.splitter = LineSplitter()
+
+    def feed(self, data: bytes) -> list[str]:
+        return self.splitter.feed(self.decoder.decode(data))
+
+    def rest(self) -> str:
+        return self.splitter.rest() + self.decoder.decode(b"", final=True)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _sample(pid: int, sampler: Any, recorder: RunRecorder, started: float, now: float) -> Any:
+    try:
+        if sampler is None:
+            from guild_jupyter.orchestration.resources import ResourceSampler
+
+            return ResourceSampler(pid)  # the first call only primes the CPU counters
+        for key, value in sampler.sample().items():
+            recorder.scalars.add(key, int(now - started), value, now)
+    except Exception:
+        log.debug("resource sampling failed", exc_info=True)
+    return sampler
+
+
+# starting --------------------------------------------------------------------------
+def serve(
+    conn: socket.socket,
+    home: str | None,
+    sweep_id: str,
+    early_stop: list[int] | None = None,
+    buffered: bytes = b"",
+) -> int:
+    """Run a worker in this process (a launcher's fork or a fresh interpreter) on ``conn``."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s trial-worker %(levelname)s %(message)s"
+    )
+    conn.settimeout(None)
+    worker = TrialWorker(RunStore(home), conn, sweep_id)
+    _watch_signals(worker)
+    if early_stop:
+        worker.on_stop_signal()
+    return worker.serve(buffered)
+
+
+def _watch_signals(worker: TrialWorker) -> None:
+    """Signals wake a thread through a pipe; the handler does nothing (so it cannot deadlock)."""
+    rfd, wfd = os.pipe()
+    os.set_blocking(wfd, False)
+    signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: None)
+
+    def watch() -> None:
+        while True:
+            data = os.read(rfd, 64)
+            if any(b in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) for b in data):
+                try:
+                    worker.on_stop_signal()
+                except Exception:
+                    log.exception("handling a stop failed")
+
+    threading.Thread(target=watch, name="signals", daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m guild_jupyter.orchestration.trial_worker SWEEP_ID FD`` (no warm launcher)."""
+    early_stop: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: early_stop.append(1))
+    args = sys.argv[1:] if argv is None else argv
+    conn = socket.socket(fileno=int(args[1]))
+    pid = os.getpid()
+    conn.sendall(json.dumps({"pid": pid, "started": process_start_time(pid)}).encode() + b"\n")
+    return serve(conn, os.environ.get("GUILD_JUPYTER_HOME"), args[0], early_stop)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
