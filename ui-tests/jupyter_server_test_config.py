@@ -5,6 +5,7 @@ JupyterLab's objects on ``window`` for Galata.
 """
 
 import os
+import tempfile
 
 from jupyterlab.galata import configure_jupyter_server
 
@@ -17,3 +18,8 @@ c.ServerApp.allow_root = True  # noqa: F821
 c.ServerApp.port = int(os.environ.get("UI_TEST_PORT", "8988"))  # noqa: F821
 c.ServerApp.port_retries = 0  # noqa: F821
 # c.ServerApp.log_level = "DEBUG"
+
+# A run store of its own for every test server: the tests never read or write the user's
+# runs (kernels started by this server inherit the variable). UI_TEST_GUILD_HOME pins it.
+os.environ["GUILD_JUPYTER_HOME"] = os.environ.get("UI_TEST_GUILD_HOME") or tempfile.mkdtemp(
+    prefix="guild-ui-tests-")

@@ -1,14 +1,24 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { ICommandPalette, IPaletteItem } from '@jupyterlab/apputils';
 import { CommandRegistry } from '@lumino/commands';
+import { ServerConnection } from '@jupyterlab/services';
+import { Widget } from '@lumino/widgets';
 
 import plugin, { ACTIVATED_MESSAGE, CommandIDs } from '../index';
 
 /**
  * The part of JupyterFrontEnd the plugin uses, backed by a real registry.
  */
-function makeApp(commands: CommandRegistry): JupyterFrontEnd {
-  return { commands } as unknown as JupyterFrontEnd;
+function makeApp(commands: CommandRegistry): JupyterFrontEnd & { added: Widget[] } {
+  const added: Widget[] = [];
+  return {
+    commands,
+    added,
+    shell: { add: (w: Widget) => added.push(w), activateById: () => undefined },
+    serviceManager: { serverSettings: ServerConnection.makeSettings() },
+    // never restored: the model does not connect to a server in these tests
+    restored: new Promise(() => undefined)
+  } as unknown as JupyterFrontEnd & { added: Widget[] };
 }
 
 describe('guild-jupyter:plugin', () => {
@@ -40,6 +50,19 @@ describe('guild-jupyter:plugin', () => {
     expect(log).toHaveBeenCalledWith(ACTIVATED_MESSAGE);
   });
 
+  it('adds the runs sidebar and its commands', () => {
+    const commands = new CommandRegistry();
+    const app = makeApp(commands);
+    plugin.activate(app, null);
+    expect(app.added.map(w => w.id)).toEqual(['guild-jupyter-runs']);
+    for (const id of [CommandIDs.openSidebar, CommandIDs.openRun, CommandIDs.compare, CommandIDs.stopRun]) {
+      expect(commands.hasCommand(id)).toBe(true);
+    }
+    // comparing needs two runs
+    expect(commands.isEnabled(CommandIDs.compare, { ids: ['a'] })).toBe(false);
+    expect(commands.isEnabled(CommandIDs.compare, { ids: ['a', 'b'] })).toBe(true);
+  });
+
   it('adds the command to the palette when there is one', () => {
     const commands = new CommandRegistry();
     const items: IPaletteItem[] = [];
@@ -52,6 +75,6 @@ describe('guild-jupyter:plugin', () => {
 
     plugin.activate(makeApp(commands), palette);
 
-    expect(items).toEqual([{ command: CommandIDs.about, category: 'Guild' }]);
+    expect(items.map(i => i.command)).toEqual([CommandIDs.about, CommandIDs.openSidebar, CommandIDs.compare]);
   });
 });
