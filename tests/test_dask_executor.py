@@ -192,9 +192,7 @@ def _kill_worker_of(cluster, run_id, store):
     return host
 
 
-def test_a_killed_worker_fails_the_run_and_keeps_its_output(
-    project, dask_store, cluster, address
-):
+def test_a_killed_worker_fails_the_run_and_keeps_its_output(project, dask_store, cluster, address):
     pidfile = project / "pid"
     path = script(
         project,
@@ -354,3 +352,60 @@ def test_an_executor_from_an_entry_point(project, dask_store, tmp_path, monkeypa
     assert acme_exec.launched == [run.id]
     assert run.source["executor"] == "acme"
     sys.modules.pop("acme_exec", None)
+
+
+def test_a_cell_runs_on_the_cluster_from_a_kernel(project, dask_store, cluster, address):
+    """%%guild_run --executor ADDRESS in a real kernel: inputs travel, outputs come back."""
+    from jupyter_client import KernelManager
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    env = dict(os.environ, GUILD_JUPYTER_HOME=str(dask_store.home))
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(project), env=env)
+    try:
+        nb = new_notebook(
+            cells=[
+                new_code_cell(s)
+                for s in (
+                    "%load_ext guild_jupyter",
+                    "data = [1, 2, 3]",
+                    f"%%guild_run --executor {address} --outputs total\n"
+                    "lr = 0.5\n"
+                    "total = sum(data) * lr\n"
+                    "print(f'loss: {total}')\n",
+                    "%guild load 1 total as t2\nprint('loaded', t2)",
+                    "%%guild_run --executor dask --inline\nprint(1)",
+                )
+            ]
+        )
+        NotebookClient(
+            nb,
+            km=km,
+            allow_errors=True,
+            timeout=120,
+            resources={"metadata": {"path": str(project)}},
+        ).execute()
+    finally:
+        km.shutdown_kernel(now=True)
+    shown = ["".join(o.get("text", "") or o.get("evalue", "") for o in c.outputs) for c in nb.cells]
+    assert "loss: 3.0" in shown[2], shown
+    assert "loaded 3.0" in shown[3], shown
+    assert "--inline runs in this kernel: drop --executor" in shown[4]
+    (row,) = dask_store.list_rows()
+    run = dask_store.load_run(row["id"])
+    assert run.kind == "cell" and run.status == "completed"
+    assert run.attempt.host in worker_addresses(cluster)
+    assert [p[:3] for p in dask_store.iter_run_points(run.id)] == [("loss", 0, 3.0)]
+
+
+def test_a_notebook_operation_runs_on_the_cluster(project, dask_store, cluster, address):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell("n = 4"), new_code_cell("print(f'loss: {n / 8}')")])
+    nbformat.write(nb, str(project / "train.ipynb"))
+    run = start_run(str(project / "train.ipynb"), {"n": 2}, store=dask_store, executor=address)
+    assert run.status == "completed", run.output()
+    assert run.attempt.host in worker_addresses(cluster)
+    assert "loss: 0.25" in run.output()

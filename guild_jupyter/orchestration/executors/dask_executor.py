@@ -91,8 +91,8 @@ class DaskRun:
             "files": pack(self.store.run_dir(self.run_id), skip=CLIENT_OWNED[:3]),
             "spec": self.spec.to_dict(),
             "config": {
-                "stop_grace_seconds": self.config.stop_grace_seconds,
-                "sample_interval": self.config.sample_interval,
+                "GUILD_JUPYTER_STOP_GRACE": str(self.config.stop_grace_seconds),
+                "GUILD_JUPYTER_SAMPLE_INTERVAL": str(self.config.sample_interval),
             },
             "run_dir": self.store.run_dir(self.run_id),
             "package_dir": os.path.dirname(os.path.abspath(guild_jupyter.__file__)),

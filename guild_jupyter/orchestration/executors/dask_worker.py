@@ -41,7 +41,6 @@ CLIENT_OWNED = (
     ".run/launch.json",
     ".run/sourcecode",
     ".run/stop-request.json",
-    ".run/config.yaml",
 )
 
 
@@ -174,22 +173,30 @@ def run_attempt(payload: dict[str, Any]) -> dict[str, Any]:
     stop = Event(stop_name(run_id), client=client)
     if stop.is_set():
         return {"status": "cancelled", "seq": channel.seq, "worker": worker.address}
-    home = os.path.join(worker.local_directory, "guild-jupyter", f"{run_id}-{n}")
+    # one local store per worker, kept while the worker lives (a new one per run costs
+    # tens of ms of SQLite set-up); each run leaves it when its attempt ends
+    home = os.path.join(worker.local_directory, "guild-jupyter")
+    store = _local_store(home)
     try:
-        run_dir = _prepare(home, payload)
+        run_dir = _prepare(store, payload)
         return _follow(home, run_dir, payload, channel, stop, worker, key)
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(os.path.join(store.runs_dir, run_id), ignore_errors=True)
+        store.index.remove(run_id)
 
 
-def _prepare(home: str, payload: dict[str, Any]) -> str:
-    """The run in a worker-local store: its record (pending), files, launch and settings."""
+def _local_store(home: str) -> Any:
+    from guild_jupyter.storage.store import RunStore
+
+    return RunStore(home, progress=lambda *a: None)
+
+
+def _prepare(store: Any, payload: dict[str, Any]) -> str:
+    """The run in the worker-local store: its record (pending), files and launch."""
     import guild_jupyter
     from guild_jupyter.orchestration.executors.run_archive import unpack
     from guild_jupyter.orchestration.launch import LaunchSpec
-    from guild_jupyter.storage.store import RunStore
 
-    store = RunStore(home, progress=lambda *a: None)
     record = payload["record"]
     store.create_run(
         record["op"], kind=record["kind"], flags=record["flags"], run_id=payload["run_id"]
@@ -198,8 +205,6 @@ def _prepare(home: str, payload: dict[str, Any]) -> str:
         store.update_run(payload["run_id"], lambda r: setattr(r.attempt, "n", payload["attempt"]))
     run_dir = store.run_dir(payload["run_id"])
     unpack(payload["files"], run_dir, refuse=CLIENT_OWNED[:3])
-    with open(os.path.join(home, "config.yaml"), "w", encoding="utf-8") as f:
-        json.dump(payload["config"], f)  # JSON is YAML
     package = os.path.dirname(os.path.abspath(guild_jupyter.__file__))
     moves = [(payload["run_dir"], run_dir), (payload["package_dir"], package)]
 
@@ -238,45 +243,35 @@ def _follow(
     from guild_jupyter.orchestration.executors.run_archive import pack
 
     meta = os.path.join(run_dir, ".run")
-    env = dict(os.environ, GUILD_JUPYTER_HOME=home, GUILD_JUPYTER_LAUNCHER="0")
+    env = dict(os.environ, GUILD_JUPYTER_HOME=home)
+    env.update(payload["config"])  # the orchestrator's settings, as their variables
     for var in ("RUN_ID", "RUN_DIR"):
         env.pop(var, None)
     _share_package_path(env)
-    with open(os.path.join(home, "supervisor.log"), "ab") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "guild_jupyter.orchestration.executors.worker_supervisor",
-                payload["run_id"],
-            ],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+    supervisor = _start_supervisor(payload["run_id"], home, env)
     tail = RunTail(meta)
     poll = float(payload.get("poll", 0.05))
     checked = 0.0
     stopping = False
-    while True:
-        rc = proc.poll()
-        _send(channel, tail.read())
-        if rc is not None:
-            break
-        now = time.time()
-        if not stopping and now - checked > 0.2:
-            checked = now
-            reason = "stopped" if stop.is_set() else None
-            if reason is None and _released(worker, key):
-                reason = "its orchestrator went away"
-            if reason is not None:
-                with open(os.path.join(meta, "stop-request.json"), "w", encoding="utf-8") as f:
-                    json.dump({"reason": reason, "time": now}, f)
-                os.kill(proc.pid, signal.SIGTERM)
-                stopping = True
-        time.sleep(poll)
+    try:
+        while True:
+            ended = supervisor.ended(poll)
+            _send(channel, tail.read())
+            if ended:
+                break
+            now = time.time()
+            if not stopping and now - checked > 0.2:
+                checked = now
+                reason = "stopped" if stop.is_set() else None
+                if reason is None and _released(worker, key):
+                    reason = "its orchestrator went away"
+                if reason is not None:
+                    with open(os.path.join(meta, "stop-request.json"), "w", encoding="utf-8") as f:
+                        json.dump({"reason": reason, "time": now}, f)
+                    supervisor.stop()
+                    stopping = True
+    finally:
+        supervisor.close()
     _send(channel, tail.read())
     with open(os.path.join(meta, "run.json"), encoding="utf-8") as f:
         attempt = json.load(f)["attempts"][-1]
@@ -288,6 +283,71 @@ def _follow(
         "seq": channel.seq,
         "worker": worker.address,
     }
+
+
+class _Supervisor:
+    """The run's supervisor on this worker: forked by the warm launcher (milliseconds, as for
+    local runs) with a watchdog that stops it if this worker process dies; or, while no launcher
+    is up, a new ``worker_supervisor`` process, which watches its parent itself."""
+
+    def __init__(self, pid: int, handle: Any = None, proc: Any = None, watchdog: Any = None):
+        self.pid, self.handle, self.proc, self.watchdog = pid, handle, proc, watchdog
+
+    def ended(self, poll: float) -> bool:
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=poll)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        try:
+            self.handle.wait(timeout=poll)  # the final status, or None if it vanished
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def stop(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+        if self.watchdog is not None:
+            self.watchdog.kill()
+            self.watchdog.wait()
+
+
+def _start_supervisor(run_id: str, home: str, env: dict[str, str]) -> _Supervisor:
+    from guild_jupyter.orchestration import launcher
+
+    handle = launcher.spawn(run_id, env)
+    if handle is not None:
+        watchdog = subprocess.Popen(  # a shell loop: no interpreter to start
+            [
+                "/bin/sh",
+                "-c",
+                f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.5; done; "
+                f"kill -TERM {handle.pid} 2>/dev/null",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return _Supervisor(handle.pid, handle=handle, watchdog=watchdog)
+    with open(os.path.join(home, "supervisor.log"), "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", f"{__package__}.worker_supervisor", run_id],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    return _Supervisor(proc.pid, proc=proc)
 
 
 def _send(channel: Channel, batch: dict[str, Any]) -> None:
