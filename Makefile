@@ -32,7 +32,7 @@ JS_STAMP := node_modules/.installed
 UI_STAMP := ui-tests/node_modules/.installed
 LABEXT := guild_jupyter/labextension/package.json
 INSTALLED := $(VENV)/.installed
-FRONTEND_SOURCES := $(shell find src style -type f -not -path '*/__tests__/*' 2>/dev/null) tsconfig.json
+FRONTEND_SOURCES := $(shell find src style schema -type f -not -path '*/__tests__/*' 2>/dev/null) tsconfig.json
 
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
