@@ -45,6 +45,45 @@ def test_compare_aggregates(three):
         g.compare(agg="median", store=store)
 
 
+def test_agg_option_parsing_and_runs_agg(three):
+    from guild_jupyter.compare.aggregates import parse_agg
+
+    assert parse_agg([]) == "last" and parse_agg(["min"]) == "min"
+    assert parse_agg(["loss=min", "scalars.acc=max"]) == {"loss": "min", "acc": "max"}
+    assert parse_agg(["mean", "loss=min"]) == {"*": "mean", "loss": "min"}
+    for bad, msg in ((["median"], "unknown scalar aggregate"), (["loss=avg"], "unknown scalar aggregate"),
+                     (["=min"], "expected AGG or SCALAR=AGG"), (["loss="], "expected AGG or SCALAR=AGG")):
+        with pytest.raises(GuildError, match=msg):
+            parse_agg(bad)
+    store, runs = three
+    # a default for every scalar with one exception; runs() takes the same agg
+    df = g.compare(agg={"*": "max", "acc": "first"}, store=store).set_index("flags.lr")
+    assert df.loc[0.2, "scalars.loss"] == pytest.approx(1.0) and df.loc[0.2, "scalars.acc"] == 0.0
+    r = g.runs(agg={"loss": "min"}, store=store).set_index("flags.lr")
+    assert r.loc[0.3, "scalars.loss"] == pytest.approx(0.3) and r.loc[0.3, "scalars.acc"] == pytest.approx(1.2)
+
+
+def test_cli_compare_agg_agrees_with_the_api(three, capsys):
+    from guild_jupyter.cli.main import main
+    from guild_jupyter.compare.aggregates import compare_table
+
+    store, runs = three
+    assert main(["--home", str(store.home), "compare", "--json", "--agg", "loss=min", "--agg", "acc=max"]) == 0
+    rows = {r["flags"]["lr"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows[0.2]["scalars"]["loss"] == pytest.approx(0.2) and rows[0.2]["scalars"]["acc"] == pytest.approx(0.8)
+    table = compare_table(store, (), None, {"loss": "min", "acc": "max"})
+    assert [r["id"] for r in rows.values()] == list(table["id"])
+    # chosen runs keep their order; the bare form applies to every scalar
+    assert main(["--home", str(store.home), "compare", "--json", "--agg", "min", runs[0].id, runs[2].id]) == 0
+    chosen = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in chosen] == [runs[0].id, runs[2].id]
+    assert chosen[1]["scalars"]["loss"] == pytest.approx(0.3) and chosen[1]["scalars"]["acc"] == 0.0
+    before = len(store.list_rows())
+    assert main(["--home", str(store.home), "compare", "--agg", "loss=median"]) != 0
+    assert "unknown scalar aggregate 'median'" in capsys.readouterr().err
+    assert len(store.list_rows()) == before
+
+
 def test_plot_scalars_one_trace_per_run(three):
     store, runs = three
     df = g.runs(store=store)

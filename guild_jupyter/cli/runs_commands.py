@@ -26,6 +26,11 @@ def add_parsers(sub: Any) -> None:
         "runs", nargs="*", metavar="RUN", help="runs to compare (default: all matching the filters)"
     )
     _filters(p)
+    p.add_argument(
+        "--agg", action="append", default=[], metavar="[SCALAR=]AGG",
+        help="which value of each scalar: last (default), first, min, max, mean or count; "
+        "SCALAR=AGG for one scalar (repeatable, e.g. --agg loss=min --agg acc=max)",
+    )
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument(
         "--csv", nargs="?", const="-", metavar="PATH", help="write CSV (to PATH or stdout)"
@@ -147,17 +152,9 @@ def _records(df: Any) -> list[dict[str, Any]]:
 
 @command("compare")
 def _compare(args: argparse.Namespace, store: Any) -> int:
-    from guild_jupyter.cli.refs import select_ids
+    from guild_jupyter.compare.aggregates import compare_table, parse_agg
 
-    df = store.runs_frame(**_filter_kwargs(args), where=args.where)
-    if args.runs:
-        ids = select_ids(store, args.runs, deleted=None)
-        present = set(df["id"])
-        df = df.set_index("id").loc[[i for i in ids if i in present]].reset_index()
-    cols = ["id", "op", "status", "started", "label"] + [
-        c for c in df.columns if c.startswith(("flags.", "scalars."))
-    ]
-    df = df[cols].dropna(axis=1, how="all") if len(df) else df[cols]
+    df = compare_table(store, args.runs, args.where, parse_agg(args.agg), **_filter_kwargs(args))
     if args.json:
         print(json.dumps(_records(df), indent=1, default=str))
     elif args.csv:

@@ -25,17 +25,41 @@ def _check(agg: str) -> str:
     return agg
 
 
+def parse_agg(items: list[str] | tuple[str, ...] | None) -> str | dict[str, str]:
+    """``--agg`` values of the CLI and ``%guild compare``: ``min`` (every scalar) and/or
+    ``loss=min`` (one scalar), repeatable; a bare aggregate is the default for the others.
+    Raises GuildError on an unknown aggregate or a malformed item."""
+    from guild_jupyter.errors import GuildError
+
+    default, per_key = "last", {}
+    for item in items or ():
+        key, sep, agg = item.partition("=")
+        if not sep:
+            default = _check(item.strip())
+            continue
+        key = key.strip().removeprefix("scalars.")
+        if not key or not agg.strip():
+            raise GuildError(f"--agg {item!r}: expected AGG or SCALAR=AGG (e.g. loss=min)")
+        per_key[key] = _check(agg.strip())
+    if not per_key:
+        return default
+    return {**({"*": default} if default != "last" else {}), **per_key}
+
+
 def apply_aggregates(df, store, agg: str | Mapping[str, str] = "last"):
     """Replace ``scalars.<key>`` columns of ``df`` (a ``runs()`` frame) by the chosen aggregate.
 
     ``agg``: one aggregate for every scalar, or ``{key: agg}`` (keys with or
-    without the ``scalars.`` prefix; unnamed keys stay ``last``).
+    without the ``scalars.`` prefix; the key ``"*"`` sets the aggregate of the
+    keys not named, which otherwise stay ``last``).
     """
     cols = [c for c in df.columns if c.startswith("scalars.")]
     if isinstance(agg, str):
         wanted = {c[len("scalars."):]: _check(agg) for c in cols}
     else:
-        wanted = {k.removeprefix("scalars."): _check(v) for k, v in agg.items()}
+        default = _check(agg.get("*", "last"))
+        wanted = {c[len("scalars."):]: default for c in cols}
+        wanted.update({k.removeprefix("scalars."): _check(v) for k, v in agg.items() if k != "*"})
     wanted = {k: a for k, a in wanted.items() if a != "last"}
     if not wanted or df.empty:
         return df
@@ -56,6 +80,26 @@ def apply_aggregates(df, store, agg: str | Mapping[str, str] = "last"):
             df[f"scalars.{key}"] = [values.get((rid, key)) for rid in ids]
             df[f"scalars.{key}"] = df[f"scalars.{key}"].astype("float64")
     return df
+
+
+def compare_table(store, refs: list[str] | tuple[str, ...] = (), where: str | None = None,
+                  agg: str | Mapping[str, str] = "last", **filters: Any):
+    """What ``guild-jupyter compare`` and ``%guild compare`` show: the runs matching the
+    filters (only ``refs``, in their order, when given), columns ``id, op, status, started,
+    label``, then flags and aggregated scalars; columns empty in every row are dropped."""
+    from guild_jupyter.experiment.api import runs
+
+    df = apply_aggregates(runs(where, store=store, **filters), store, agg)
+    if refs:
+        from guild_jupyter.cli.refs import select_ids
+
+        ids = select_ids(store, list(refs), deleted=None)
+        present = set(df["id"])
+        df = df.set_index("id").loc[[i for i in ids if i in present]].reset_index()
+    cols = ["id", "op", "status", "started", "label"] + [
+        c for c in df.columns if c.startswith(("flags.", "scalars."))]
+    df = df[cols]
+    return df.dropna(axis=1, how="all").reset_index(drop=True) if len(df) else df.reset_index(drop=True)
 
 
 def compare(where: str | None = None, *, agg: str | Mapping[str, str] = "last", store=None, **filters: Any):

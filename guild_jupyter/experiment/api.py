@@ -140,12 +140,16 @@ def runs(
     sweep: str | None = None,
     deleted: bool | None = False,
     limit: int | None = None,
+    agg: Any = "last",
     store: RunStore | None = None,
 ) -> pd.DataFrame:
     """One row per run, newest first: ``id, op, status, started, stopped, label, tags``,
-    then ``flags.<name>`` and ``scalars.<key>`` (last value).
+    then ``flags.<name>`` and ``scalars.<key>`` (last value; ``agg`` picks another:
+    ``first``, ``min``, ``max``, ``mean``, ``count``, or a ``{key: agg}`` map as for
+    :func:`compare`).
 
-    ``where`` filters on those columns: ``"flags.lr < 0.1 and scalars.loss < 0.5"``.
+    ``where`` filters on those columns: ``"flags.lr < 0.1 and scalars.loss < 0.5"``
+    (the last values: ``agg`` applies to the rows found).
     """
     store = store or default_store()
     _reconcile(store)
@@ -153,7 +157,7 @@ def runs(
         status = list(status)
     if tag is not None and not isinstance(tag, str):
         tag = list(tag)
-    return store.runs_frame(
+    df = store.runs_frame(
         op=op,
         status=status,
         label=label,
@@ -165,6 +169,11 @@ def runs(
         where=where,
         limit=limit,
     )
+    if agg == "last":
+        return df
+    from guild_jupyter.compare.aggregates import apply_aggregates
+
+    return apply_aggregates(df, store, agg)
 
 
 def scalars(

@@ -114,33 +114,13 @@ class GuildCommands:
         p = _Parser(prog="%guild compare")
         p.add_argument("runs", nargs="*")
         _filters(p)
+        p.add_argument("--agg", action="append", default=[], metavar="[SCALAR=]AGG",
+                       help="last (default), first, min, max, mean, count; SCALAR=AGG for one scalar")
         args = p.parse_args(rest)
-        import guild_jupyter as gj
+        from guild_jupyter.compare.aggregates import compare_table, parse_agg
 
-        store = _store()
-        df = gj.runs(
-            args.where,
-            op=args.op,
-            status=args.status,
-            label=args.label,
-            tag=args.tag,
-            deleted=args.deleted,
-            store=store,
-        )
-        if args.runs:
-            from guild_jupyter.cli.refs import select_ids
-
-            ids = select_ids(store, args.runs, deleted=None)
-            df = df[df["id"].isin(ids)]
-        cols = ["id", "op", "status", "started", "label"] + [
-            c for c in df.columns if c.startswith(("flags.", "scalars."))
-        ]
-        df = df[cols]
-        return (
-            df.dropna(axis=1, how="all").reset_index(drop=True)
-            if len(df)
-            else df.reset_index(drop=True)
-        )
+        return compare_table(_store(), args.runs, args.where, parse_agg(args.agg), op=args.op,
+                             status=args.status, label=args.label, tag=args.tag, deleted=args.deleted)
 
     def _cmd_load(self, rest: list[str]) -> Any:
         p = _Parser(prog="%guild load", description="put a run's --outputs value into the kernel")
@@ -199,7 +179,7 @@ class GuildCommands:
 _HELP = """%guild COMMAND [ARGS]   (commands mirror the guild-jupyter CLI)
   run TARGET [FLAG=VALUE ...]   run a script (.py) or a whole notebook (.ipynb)
   runs [filters]                runs as a DataFrame (newest first)
-  compare [RUN ...]             flags and scalars as a DataFrame
+  compare [RUN ...] [--agg [SCALAR=]AGG]  flags and scalars (last, or min/max/...) as a DataFrame
   cat RUN                       a run's output
   stop | delete | restore RUN   stop, trash, untrash runs
   label RUN --set L | tag RUN -a T

@@ -54,17 +54,20 @@ class _Done(Exception):
 
 
 
-def _show_widget(run: Any, store: Any) -> None:
-    """A live RunWidget for a background run (it keeps updating after the cell ends)."""
+def _show_widget(run: Any, store: Any) -> Any:
+    """A live RunWidget for a run (a background run's keeps updating after the cell ends)."""
     try:
         from guild_jupyter.widgets import show_run_widget
     except ImportError:  # ipywidgets missing: the run goes on without a widget
-        return
-    show_run_widget(run, store)
+        return None
+    return show_run_widget(run, store)
 
 
 class _Tracked:
-    """Delegates to an operation and remembers the run it prepared."""
+    """Delegates to an operation and remembers the run it prepared.
+
+    In a foreground cell run from a worker thread (:mod:`~guild_jupyter.notebook.foreground`)
+    it also shows the run's live widget and tells the cell how to stop the run."""
 
     def __init__(self, op: Any) -> None:
         self._op = op
@@ -75,24 +78,47 @@ class _Tracked:
 
     def prepare(self, run: Any, store: Any, config: Any) -> Any:
         self.run_id = run.id
-        return self._op.prepare(run, store, config)
+        spec = self._op.prepare(run, store, config)
+        from guild_jupyter.notebook.foreground import current
+
+        holder = current()
+        if holder is not None:
+            holder.cancel = lambda reason: _stop_launched(store, run.id, reason)
+            holder.widget = _show_widget(run, store)
+        return spec
+
+
+def _stop_launched(store: Any, run_id: str, reason: str) -> bool:
+    """Stop a run once it was launched; False while it is not (the caller tries again)."""
+    from guild_jupyter.notebook.submission import stop_run
+
+    run = store.load_run(run_id)
+    if run.status.terminal:
+        return True
+    if run.attempt.pid is None:
+        return False
+    stop_run(store, run_id, reason=reason)
+    return True
 
 
 def _start_interruptible(op: Any, flags: dict[str, str], *, store: Any, **options: Any) -> Any:
-    """Start a run; an interrupt that lands before the controller follows it still cancels it.
-
-    (While following, the controller itself turns an interrupt into a stop.)
+    """Start a run (through the Jupyter server when one answers, see
+    :mod:`~guild_jupyter.notebook.submission`); an interrupt that lands before the run
+    is followed still cancels it. (While following, an interrupt becomes a stop.)
     """
-    from guild_jupyter.experiment.runner import start_operation
+    from guild_jupyter.notebook.foreground import current
+    from guild_jupyter.notebook.submission import start, stop_run
 
     tracked = _Tracked(op)
     try:
-        return start_operation(tracked, flags, store=store, **options)
+        run = start(tracked, flags, store=store, **options)
+        holder = current()
+        if holder is not None and holder.widget is not None and run.status.terminal:
+            holder.widget.finish()
+        return run
     except KeyboardInterrupt:
         if tracked.run_id is not None and not store.load_run(tracked.run_id).status.terminal:
-            from guild_jupyter.orchestration.controller import Controller
-
-            run = Controller(store).stop(tracked.run_id, wait=True, reason="interrupted")
+            run = stop_run(store, tracked.run_id, wait=True, reason="interrupted")
             raise UsageError(f"run {run.short_id} {run.status.value}: interrupted") from None
         raise
 

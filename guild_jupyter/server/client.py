@@ -134,11 +134,17 @@ class ServerClient:
 
     def submit(self, op: str, flags: dict[str, Any] | None = None, *, label: str = "",
                tags: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-        """Start a run of ``op`` (a script path relative to the server's root directory)."""
+        """Start a run of ``op`` (a script or notebook path relative to the server's root
+        directory, or an operation of the guild.yml there)."""
         return self.request("POST", "runs", {"op": op, "flags": dict(flags or {}), "label": label, "tags": list(tags)})
 
-    def stop(self, run_id: str) -> dict[str, Any]:
-        return self.request("POST", f"runs/{urllib.parse.quote(run_id, safe='')}/stop", {})
+    def stop(self, run_id: str, reason: str | None = None) -> dict[str, Any]:
+        body = {"reason": reason} if reason else {}
+        return self.request("POST", f"runs/{urllib.parse.quote(run_id, safe='')}/stop", body)
+
+    def start_prepared(self, run_id: str) -> dict[str, Any]:
+        """Have the server launch a pending run this process recorded and prepared."""
+        return self.request("POST", f"runs/{urllib.parse.quote(run_id, safe='')}/start", {})
 
     def restart(self, run_id: str) -> dict[str, Any]:
         return self.request("POST", f"runs/{urllib.parse.quote(run_id, safe='')}/restart", {})

@@ -132,7 +132,18 @@ class StopHandler(GuildHandler):
     @tornado.web.authenticated
     @authorized
     async def post(self, run_id: str) -> None:
-        self.send(await self.call(self.manager.stop_run, run_id))
+        body = self.body() if self.request.body else None
+        self.send(await self.call(self.manager.stop_run, run_id, body))
+
+
+class StartHandler(GuildHandler):
+    """Launch a pending run a kernel prepared (its record and launch file are written)."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        body = self.body() if self.request.body else None
+        self.send(await self.call(self.manager.start_prepared, run_id, body))
 
 
 class RestartHandler(GuildHandler):
@@ -270,6 +281,7 @@ ROUTES: list[tuple[str, type]] = [
     ("runs", RunsHandler),
     (f"runs/{RUN}", RunHandler),
     (f"runs/{RUN}/stop", StopHandler),
+    (f"runs/{RUN}/start", StartHandler),
     (f"runs/{RUN}/restart", RestartHandler),
     (f"runs/{RUN}/output", OutputHandler),
     (f"runs/{RUN}/scalars", ScalarsHandler),

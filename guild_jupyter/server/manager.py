@@ -20,8 +20,9 @@ threads; the manager's own state is only touched on the event loop. Shutting
 down stops the watcher and nothing else: runs belong to their supervisors.
 
 The event stream and the watcher are in :mod:`~guild_jupyter.server.events`,
-listings and comparing in :mod:`~guild_jupyter.server.listing`; the names they
-hold are importable from here too.
+listings and comparing in :mod:`~guild_jupyter.server.listing`, starting runs
+(``POST runs``, a kernel's prepared runs) and stopping them in
+:mod:`~guild_jupyter.server.submit`; the names they hold are importable from here too.
 """
 
 from __future__ import annotations
@@ -32,14 +33,38 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from guild_jupyter.server.common import (TERMINAL, BadRequest, RunFileNotFound, _clean,  # noqa: F401 (re-exported)
-                                         _finite, run_json)
-from guild_jupyter.server.events import (BUFFER_BYTES, EVENT_CHUNK, TICK_OUTPUT,  # noqa: F401 (re-exported)
-                                         EventsMixin, _decode, _encode)
-from guild_jupyter.server.listing import (LIST_FIELDS, ROW_CACHE_MAX, SORTABLE_FIXED,  # noqa: F401 (re-exported)
-                                          ListingMixin, _int, _many, _number_or_text, _one, _tags, parse_keys)
+from guild_jupyter.server.common import (  # noqa: F401 (re-exported)
+    TERMINAL,
+    BadRequest,
+    RunFileNotFound,
+    _clean,
+    _finite,
+    run_json,
+)
+from guild_jupyter.server.events import (  # noqa: F401 (re-exported)
+    BUFFER_BYTES,
+    EVENT_CHUNK,
+    TICK_OUTPUT,
+    EventsMixin,
+    _decode,
+    _encode,
+)
+from guild_jupyter.server.listing import (  # noqa: F401 (re-exported)
+    LIST_FIELDS,
+    ROW_CACHE_MAX,
+    SORTABLE_FIXED,
+    ListingMixin,
+    _int,
+    _many,
+    _number_or_text,
+    _one,
+    _tags,
+    parse_keys,
+)
+from guild_jupyter.server.submit import SubmitMixin
 from guild_jupyter.storage import layout
 from guild_jupyter.storage.store import RunStore
 
@@ -48,7 +73,7 @@ log = logging.getLogger(__name__)
 OUTPUT_CHUNK = 4 * 1024 * 1024  # bytes per output response at most
 
 
-class Manager(EventsMixin, ListingMixin):
+class Manager(EventsMixin, ListingMixin, SubmitMixin):
     """Owns the store and the event stream; handlers await its methods."""
 
     def __init__(self, home: str | os.PathLike[str] | None, root_dir: str, *,
@@ -204,47 +229,6 @@ class Manager(EventsMixin, ListingMixin):
         return real
 
     # actions -------------------------------------------------------------------
-    def submit(self, body: Any) -> dict[str, Any]:
-        """``POST runs``: start a script run in the background, as ``start_run`` does,
-        with a script path relative to the server's root directory."""
-        from guild_jupyter.experiment.script_op import ScriptOperation
-        from guild_jupyter.model.flags import resolve_flags
-        from guild_jupyter.model.status import RunStatus
-        from guild_jupyter.orchestration.controller import Controller
-
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        unknown = set(body) - {"op", "flags", "label", "tags"}
-        if unknown:
-            raise BadRequest(f"unknown field(s) in the request: {', '.join(sorted(unknown))}")
-        op = body.get("op")
-        if not isinstance(op, str) or not op.strip():
-            raise BadRequest("'op' must be the path of a script (relative to the server's root directory)")
-        flags = body.get("flags") or {}
-        if not isinstance(flags, dict):
-            raise BadRequest("'flags' must be an object of flag names to values")
-        label = body.get("label") or ""
-        if not isinstance(label, str):
-            raise BadRequest("'label' must be a string")
-        tags = _tags(body.get("tags"), "tags")
-        if not op.endswith(".py"):
-            raise BadRequest(f"cannot run {op!r}: expected a Python script (.py)")
-        path = os.path.realpath(os.path.join(self.root_dir, op))
-        if os.path.commonpath([self.root_dir, path]) != self.root_dir:
-            raise BadRequest(f"script {op!r} is outside the server's root directory")
-        operation = ScriptOperation.load(op, cwd=self.root_dir)
-        resolved = resolve_flags(operation.flag_defs(), dict(flags), op=operation.name)
-        controller = Controller(self.store)
-        run = self.store.create_run(operation.name, kind=operation.kind, flags=resolved, label=label, tags=tags,
-                                    source=operation.run_source())
-        try:
-            spec = operation.prepare(run, self.store, controller.config)
-        except BaseException as e:
-            self.store.set_status(run.id, RunStatus.FAILED, reason=f"could not prepare the run: {e}")
-            raise
-        spec.retries = 0
-        return run_json(controller.submit(run, spec, background=True))
-
     def patch(self, ref: str, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise BadRequest("the request body must be a JSON object")
@@ -271,11 +255,6 @@ class Manager(EventsMixin, ListingMixin):
         run_id = self.store.resolve_id(ref)
         self.store.delete(run_id)
         return run_json(self.store.load_run(run_id))
-
-    def stop_run(self, ref: str) -> dict[str, Any]:
-        from guild_jupyter.orchestration.controller import Controller
-
-        return run_json(Controller(self.store).stop(ref, wait=False))
 
     def restart_run(self, ref: str) -> dict[str, Any]:
         from guild_jupyter.orchestration.controller import Controller

@@ -46,6 +46,7 @@ class RunWidget(W.VBox):
         self.last_error: str | None = None
         self.display_handle: Any = None
         self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()
         self._offset = 0
         self._tail: list[str] = []
         self._updated = None
@@ -77,9 +78,20 @@ class RunWidget(W.VBox):
         if self._status not in TERMINAL:
             updater().add(self)
 
+    def finish(self) -> None:
+        """Send the final state now (a foreground cell calls this before it ends, so the
+        cell's own output holds the final state even when it is a notebook's last cell)."""
+        updater().remove(self)
+        while self._poll():
+            time.sleep(0.02)
+
     # reading the store ---------------------------------------------------------
     def _poll(self) -> bool:
         """One update: read what changed and send it; False when the run is finished and drained."""
+        with self._poll_lock:  # the updater thread and finish() may both poll
+            return self._poll_once()
+
+    def _poll_once(self) -> bool:
         store = self.store
         if time.monotonic() - self._reconciled > 5.0:  # a run whose supervisor died ends as failed
             self._reconciled = time.monotonic()
@@ -133,13 +145,13 @@ class RunWidget(W.VBox):
     # the stop button ---------------------------------------------------------------
     def _on_stop(self, _button: Any = None) -> None:
         from guild_jupyter.errors import GuildError
-        from guild_jupyter.orchestration.controller import Controller
+        from guild_jupyter.notebook.submission import stop_run
 
         try:
             with self._lock:
                 self.stop_button.disabled = True
                 self.stop_button.description = "Stopping..."
-            Controller(self.store).stop(self.run.id, wait=False)
+            stop_run(self.store, self.run.id)  # through the Jupyter server when there is one
         except GuildError as e:
             self.message.value = f"<span style='color:#cf222e'>{html.escape(str(e))}</span>"
         except Exception as e:  # errors in widget callbacks are swallowed by ipywidgets: log them
