@@ -409,3 +409,78 @@ def test_a_notebook_operation_runs_on_the_cluster(project, dask_store, cluster, 
     assert run.status == "completed", run.output()
     assert run.attempt.host in worker_addresses(cluster)
     assert "loss: 0.25" in run.output()
+
+
+def test_a_run_waiting_for_a_worker_is_cancelled_by_a_stop(project, dask_store, address):
+    gate = project / "gate"
+    path = script(
+        project,
+        "gated.py",
+        f"""
+        import os, time
+        print("running", flush=True)
+        while not os.path.exists({str(gate)!r}):
+            time.sleep(0.05)
+        """,
+    )
+    busy = [start_run(path, store=dask_store, executor=address, background=True) for _ in "ab"]
+    for r in busy:  # both workers are taken
+        wait_for(lambda r=r: "running" in dask_store.read_output(r.id), "a busy worker")
+    queued = start_run(path, store=dask_store, executor=address, background=True)
+    assert dask_store.load_run(queued.id).status == "pending"
+    final = Controller(dask_store).stop(queued.id)
+    assert final.status == "cancelled"
+    assert final.output() == ""  # it never ran
+    gate.write_text("")
+    for r in busy:
+        assert Controller(dask_store).wait(r.id, timeout=60).status == "completed"
+
+
+def test_kill_9_of_the_orchestrator_fails_the_run_and_stops_it_on_the_worker(
+    project, dask_store, address
+):
+    """The process following a Dask run dies: reconciliation records it, and the worker,
+    released by the scheduler, stops the run's process."""
+    import subprocess
+
+    pidfile = project / "pid"
+    path = script(
+        project,
+        "long.py",
+        f"""
+        import os, time
+        open({str(pidfile)!r}, "w").write(str(os.getpid()))
+        print("started", flush=True)
+        time.sleep(600)
+        """,
+    )
+    follower = project / "follow.py"
+    follower.write_text(
+        textwrap.dedent(
+            f"""
+            import time
+            from guild_jupyter.experiment.runner import start_run
+            from guild_jupyter.storage.store import RunStore
+            store = RunStore({str(dask_store.home)!r})
+            start_run({path!r}, store=store, executor={address!r}, background=True)
+            time.sleep(600)
+            """
+        )
+    )
+    from tests.conftest import REPO
+
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, str(follower)], env=env)
+    try:
+        row = wait_for(lambda: dask_store.list_rows(), "the run to be recorded")[0]
+        wait_for(lambda: "started" in dask_store.read_output(row["id"]), "the run to start")
+        pid = int(pidfile.read_text())
+        proc.kill()
+        proc.wait()
+        final = Controller(dask_store).wait(row["id"], timeout=30)
+        assert final.status == "failed"
+        assert final.reason == f"process following it on {address} died (pid {proc.pid})"
+        assert final.output() == "started\n"
+        wait_for(lambda: process_start_time(pid) is None, "the run's process to end", 30)
+    finally:
+        proc.kill()

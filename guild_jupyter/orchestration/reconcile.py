@@ -96,5 +96,10 @@ def _dead_reason(run: Run, now: float) -> str | None:
         return "never started (no process was recorded)"
     if is_alive(a.pid, a.pid_started):
         return None
-    what = "process" if run.kind in IN_PROCESS_KINDS else "supervisor"
+    if run.kind in IN_PROCESS_KINDS:
+        what = "process"
+    elif run.source.get("executor"):  # e.g. the kernel that followed it on a Dask cluster
+        what = f"process following it on {run.source['executor']}"
+    else:
+        what = "supervisor"
     return f"{what} died (pid {a.pid})"
