@@ -9,6 +9,7 @@
 | retry_delay | GUILD_JUPYTER_RETRY_DELAY | 1 (seconds, doubled per retry) |
 | sourcecode_max_file_size / sourcecode_max_files | | 1 MiB / 100 |
 | executor | GUILD_JUPYTER_EXECUTOR | local (or ``dask``, a Dask scheduler address, an entry-point name) |
+| dask_shared_url | GUILD_JUPYTER_DASK_SHARED_URL | none (an fsspec URL workers write run files to) |
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _ENV = {
     "max_gpu_percent": "GUILD_JUPYTER_MAX_GPU",
     "retry_delay": "GUILD_JUPYTER_RETRY_DELAY",
     "executor": "GUILD_JUPYTER_EXECUTOR",
+    "dask_shared_url": "GUILD_JUPYTER_DASK_SHARED_URL",
 }
 
 
@@ -43,11 +45,12 @@ class Config:
         "sourcecode_max_file_size": 1024 * 1024,
         "sourcecode_max_files": 100,
         "executor": "local",
+        "dask_shared_url": None,
     }
     INTEGERS = frozenset(
         {"max_concurrent_runs", "sourcecode_max_file_size", "sourcecode_max_files"}
     )
-    STRINGS = frozenset({"executor"})
+    STRINGS = frozenset({"executor", "dask_shared_url"})
 
     def __init__(self, **values: Any) -> None:
         for name, default in self.DEFAULTS.items():
@@ -63,6 +66,7 @@ class Config:
     sourcecode_max_file_size: int
     sourcecode_max_files: int
     executor: str
+    dask_shared_url: str | None
 
     @classmethod
     def load(cls, home: Path) -> Config:
@@ -90,6 +94,9 @@ class Config:
                     f"unknown setting {name!r} in {path} (known: {', '.join(sorted(cls.DEFAULTS))})"
                 )
             if name in cls.STRINGS:
+                if raw is None and cls.DEFAULTS[name] is None:
+                    setattr(out, name, None)
+                    continue
                 if not isinstance(raw, str) or not raw.strip():
                     raise GuildError(f"setting {name!r} expects a name, got {raw!r}")
                 setattr(out, name, raw.strip())

@@ -484,3 +484,13 @@ def test_kill_9_of_the_orchestrator_fails_the_run_and_stops_it_on_the_worker(
         wait_for(lambda: process_start_time(pid) is None, "the run's process to end", 30)
     finally:
         proc.kill()
+
+
+def test_run_files_can_travel_through_a_shared_location(project, dask_store, address, tmp_path):
+    shared = tmp_path / "shared"
+    (dask_store.home / "config.yaml").write_text(f"dask_shared_url: file://{shared}\n")
+    path = script(project, "art.py", "open('model.bin', 'wb').write(bytes(range(256)) * 64)\n")
+    run = start_run(path, store=dask_store, executor=address)
+    assert run.status == "completed"
+    assert open(os.path.join(run.dir, "model.bin"), "rb").read() == bytes(range(256)) * 64
+    assert shared.is_dir() and os.listdir(shared) == []  # written there, read back, removed

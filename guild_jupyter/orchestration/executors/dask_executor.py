@@ -97,6 +97,7 @@ class DaskRun:
             "run_dir": self.store.run_dir(self.run_id),
             "package_dir": os.path.dirname(os.path.abspath(guild_jupyter.__file__)),
             "python": sys.executable,
+            "shared_url": self.config.dask_shared_url,
         }
         client = self.executor.client()
         Variable(claim_name(self.run_id, attempt), client=client).set(FREE)
@@ -129,7 +130,7 @@ class DaskRun:
     def finish(self, result: dict[str, Any]) -> None:
         """The attempt is over: files home, its end recorded, then a retry or the end."""
         self.recorder.close()
-        files = result.get("files")
+        files = result.get("files") or _fetch_shared(result.get("files_url"))
         if files:
             unpack(files, self.store.run_dir(self.run_id), refuse=CLIENT_OWNED)
         requested = stop_requested(self.store, self.run_id)
@@ -368,3 +369,15 @@ def _outcome(future: Any, run: DaskRun) -> dict[str, Any]:
     if result.get("abandoned"):
         return {"lost": f"{where} died during the run", "seq": 0}
     return result
+
+
+def _fetch_shared(url: str | None) -> bytes | None:
+    """The run's files a worker wrote to the shared location (removed once read)."""
+    if not url:
+        return None
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    data = fs.cat_file(path)
+    fs.rm_file(path)
+    return data

@@ -275,14 +275,25 @@ def _follow(
     _send(channel, tail.read())
     with open(os.path.join(meta, "run.json"), encoding="utf-8") as f:
         attempt = json.load(f)["attempts"][-1]
-    return {
+    out = {
         "status": attempt["status"],
         "exit_code": attempt.get("exit_code"),
         "reason": attempt.get("reason"),
-        "files": pack(run_dir, skip=CLIENT_OWNED),
         "seq": channel.seq,
         "worker": worker.address,
     }
+    files = pack(run_dir, skip=CLIENT_OWNED)
+    shared = payload.get("shared_url")
+    if shared:  # through shared storage, not through the scheduler and the result
+        import fsspec
+
+        url = f"{shared.rstrip('/')}/{payload['run_id']}-{payload['attempt']}.tar"
+        with fsspec.open(url, "wb", auto_mkdir=True) as f:
+            f.write(files)
+        out["files_url"] = url
+    else:
+        out["files"] = files
+    return out
 
 
 class _Supervisor:
