@@ -494,3 +494,18 @@ def test_run_files_can_travel_through_a_shared_location(project, dask_store, add
     assert run.status == "completed"
     assert open(os.path.join(run.dir, "model.bin"), "rb").read() == bytes(range(256)) * 64
     assert shared.is_dir() and os.listdir(shared) == []  # written there, read back, removed
+
+
+def test_a_client_made_elsewhere_can_be_used(project, dask_store):
+    """As with dask-gateway, whose clients carry their own credentials."""
+    from guild_jupyter.orchestration.executors.dask_executor import DaskExecutor
+
+    with distributed.LocalCluster(
+        n_workers=1, processes=False, dashboard_address=None
+    ) as small, distributed.Client(small, set_as_default=False) as client:
+        name = DaskExecutor.use(client)
+        assert name == small.scheduler_address
+        path = script(project, "hello.py", "print('hello')\n")
+        run = start_run(path, store=dask_store, executor=name)
+        assert run.status == "completed" and run.output() == "hello\n"
+        assert DaskExecutor.get(name).client() is client

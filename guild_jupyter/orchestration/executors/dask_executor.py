@@ -202,6 +202,20 @@ class DaskExecutor(Executor):
                 executor = cls._instances[address] = cls(address)
             return executor
 
+    @classmethod
+    def use(cls, client: Any) -> str:
+        """Send runs through a ``distributed.Client`` made elsewhere (dask-gateway's
+        ``cluster.get_client()``, which carries its TLS credentials); returns the name to
+        give as ``executor``: the client's scheduler address."""
+        address = client.scheduler.address
+        with cls._lock:
+            executor = cls._instances.get(address)
+            if executor is None or executor._client is not client:
+                executor = cls._instances[address] = cls(address)
+                with executor._connect_lock:
+                    executor._attach(client)
+        return address
+
     def __init__(self, address: str | None = None) -> None:
         self.address = address
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -218,10 +232,13 @@ class DaskExecutor(Executor):
     def client(self) -> Any:
         with self._connect_lock:
             if self._client is None:
-                self._client = self._connect()
-                self._client.subscribe_topic(TOPIC, self._on_event)
-                threading.Thread(target=self._apply_loop, name="guild-dask", daemon=True).start()
+                self._attach(self._connect())
             return self._client
+
+    def _attach(self, client: Any) -> None:
+        self._client = client
+        client.subscribe_topic(TOPIC, self._on_event)
+        threading.Thread(target=self._apply_loop, name="guild-dask", daemon=True).start()
 
     def _connect(self) -> Any:
         try:
