@@ -351,6 +351,12 @@ def test_an_executor_from_an_entry_point(project, dask_store, tmp_path, monkeypa
     assert run.status == "completed" and run.output() == "hello\n"
     assert acme_exec.launched == [run.id]
     assert run.source["executor"] == "acme"
+    forever = script(
+        project, "forever.py", "import time\nprint('up', flush=True)\ntime.sleep(600)\n"
+    )
+    long = start_run(forever, store=dask_store, executor="acme", background=True)
+    wait_for(lambda: "up" in dask_store.read_output(long.id), "the run to start")
+    assert Controller(dask_store).stop(long.id).status == "cancelled"  # its supervisor got it
     sys.modules.pop("acme_exec", None)
 
 
@@ -500,9 +506,10 @@ def test_a_client_made_elsewhere_can_be_used(project, dask_store):
     """As with dask-gateway, whose clients carry their own credentials."""
     from guild_jupyter.orchestration.executors.dask_executor import DaskExecutor
 
-    with distributed.LocalCluster(
-        n_workers=1, processes=False, dashboard_address=None
-    ) as small, distributed.Client(small, set_as_default=False) as client:
+    with (
+        distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as small,
+        distributed.Client(small, set_as_default=False) as client,
+    ):
         name = DaskExecutor.use(client)
         assert name == small.scheduler_address
         path = script(project, "hello.py", "print('hello')\n")

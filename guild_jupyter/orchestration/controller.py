@@ -182,10 +182,11 @@ class Controller:
         a = run.attempt
         name = executor_name(run.source)
         if name != "local" and is_alive(a.pid, a.pid_started):
-            # its owner is the process following it (maybe this one), never killed for a stop:
-            # the owner sees the stop request and passes it to the remote run
-            get_executor(name).stop(self.store, run.id)
-            return self._wait_stopped(run.id) if wait else self.store.load_run(run.id)
+            executor = get_executor(name)
+            # an owner that follows a remote run (maybe this process) is never signalled:
+            # it sees the stop request and passes it on
+            if executor.stop(self.store, run.id) or executor.owned_by_submitter:
+                return self._wait_stopped(run.id) if wait else self.store.load_run(run.id)
         if is_alive(a.pid, a.pid_started):
             # in-process runs are interrupted (KeyboardInterrupt), never killed with their host
             os.kill(a.pid, signal.SIGINT if run.kind in IN_PROCESS_KINDS else signal.SIGTERM)

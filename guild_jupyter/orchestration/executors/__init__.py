@@ -36,8 +36,8 @@ class Executor:
     """Starts runs somewhere and stops them; the run store stays the one record."""
 
     name = "executor"
-    #: the owner of a run is the process holding it: the supervisor (local) or this
-    #: process (an executor that follows remote runs from here)
+    #: False: the recorded owner is the run's supervisor, stopped with SIGTERM; True: it is
+    #: the submitting process, which follows a remote run and must never be signalled
     owned_by_submitter = False
 
     def check(self, resources: dict[str, float] | None = None) -> None:
