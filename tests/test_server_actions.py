@@ -114,3 +114,10 @@ async def test_action_routes_need_a_token(jp_fetch, gj_store, script, api):
         assert e.value.code == 403, action
     assert gj_store.load_run(run["id"]).deleted is True
     assert len(gj_store.index.execute("SELECT id FROM runs")) == 1
+
+
+@pytest.mark.parametrize("ref", ["²", "١٢", "é"])
+async def test_non_ascii_references_are_404(api, gj_store, ref):
+    for method, action in (("POST", "restore"), ("POST", "rerun"), ("GET", "provenance")):
+        code, err = await api(method, "runs", ref, action, body={} if method == "POST" else None)
+        assert code == 404, (action, err)

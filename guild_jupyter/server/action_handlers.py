@@ -16,7 +16,7 @@ from typing import Any
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
-from guild_jupyter.errors import GuildError
+from guild_jupyter.errors import GuildError, RunNotFound
 from guild_jupyter.server.common import BadRequest, _clean, run_json
 from guild_jupyter.server.handlers import ROUTES, GuildHandler
 from guild_jupyter.storage import layout
@@ -31,9 +31,16 @@ class RunActions:
     def __init__(self, store: RunStore) -> None:
         self.store = store
 
+    def _id(self, ref: str) -> str:
+        # str.isdigit() is true for '²' and other non-ASCII digits, which int() refuses:
+        # such a reference is simply not a run (the store's resolve_id would raise ValueError)
+        if not ref.isascii():
+            raise RunNotFound(f"invalid run reference {ref!r}: use an id, an id prefix or an index")
+        return self.store.resolve_id(ref, deleted=None)
+
     def restore(self, ref: str) -> dict[str, Any]:
         """Bring a trashed run back (409 if it is not in the trash)."""
-        run_id = self.store.resolve_id(ref, deleted=None)
+        run_id = self._id(ref)
         if not self.store.load_run(run_id).deleted:
             raise GuildError(f"run {run_id[:8]} is not in the trash")
         self.store.restore(run_id)
@@ -57,7 +64,7 @@ class RunActions:
         label = body.get("label")
         if label is not None and not isinstance(label, str):
             raise BadRequest("'label' must be a string")
-        old = self.store.resolve(ref, deleted=None)
+        old = self.store.load_run(self._id(ref))
         if old.kind == "inline":
             raise GuildError(f"run {old.short_id} ran inline in a kernel: rerun it in its notebook")
         new = rerun(old.id, flags, store=self.store, background=True, label=label)
@@ -66,7 +73,7 @@ class RunActions:
     def provenance(self, ref: str) -> dict[str, Any]:
         """What the supervisor recorded about where the run ran (git, packages, host);
         empty until the run's first attempt has collected it."""
-        run_id = self.store.resolve_id(ref, deleted=None)
+        run_id = self._id(ref)
         path = os.path.join(self.store.meta_dir(run_id), layout.PROVENANCE)
         try:
             with open(path, encoding="utf-8") as f:
