@@ -507,7 +507,7 @@ def test_a_client_made_elsewhere_can_be_used(project, dask_store):
     from guild_jupyter.orchestration.executors.dask_executor import DaskExecutor
 
     with (
-        distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as small,
+        distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as small,
         distributed.Client(small, set_as_default=False) as client,
     ):
         name = DaskExecutor.use(client)
