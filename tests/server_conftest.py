@@ -136,7 +136,7 @@ def free_port():
 
 
 class Server:
-    def __init__(self, tmp: Path, home: Path) -> None:
+    def __init__(self, tmp: Path, home: Path, **server_app: object) -> None:
         self.tmp, self.home = tmp, home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -149,7 +149,7 @@ class Server:
                                     "notebook_shim": False, "jupyter_server_terminals": False},
             "allow_unauthenticated_access": False, "allow_root": True,
             "terminals_enabled": False, "open_browser": False, "port": self.port,
-            "port_retries": 0, "ip": "127.0.0.1", "root_dir": str(tmp / "root")},
+            "port_retries": 0, "ip": "127.0.0.1", "root_dir": str(tmp / "root"), **server_app},
             "IdentityProvider": {"token": TOKEN}}))
         self.log = open(tmp / f"server-{self.port}.log", "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "jupyter_server", f"--config={config}"], env=env,

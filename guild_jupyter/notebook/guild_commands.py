@@ -41,7 +41,7 @@ COMMANDS = (
     "ops",
     "help",
 )
-_CLI_COMMANDS = ("cat", "stop", "delete", "restore", "label", "tag", "sweep", "import-guild", "ops")
+_CLI_COMMANDS = ("cat", "delete", "restore", "label", "tag", "sweep", "import-guild", "ops")
 
 
 class GuildCommands:
@@ -121,6 +121,21 @@ class GuildCommands:
 
         return compare_table(_store(), args.runs, args.where, parse_agg(args.agg), op=args.op,
                              status=args.status, label=args.label, tag=args.tag, deleted=args.deleted)
+
+    def _cmd_stop(self, rest: list[str]) -> Any:
+        """Stop runs, through the Jupyter server when one answers (as the CLI's ``stop``)."""
+        p = _Parser(prog="%guild stop")
+        p.add_argument("runs", nargs="+", metavar="RUN")
+        p.add_argument("--no-wait", action="store_true", help="do not wait for the runs to end")
+        args = p.parse_args(rest)
+        from guild_jupyter.cli.refs import select_ids
+        from guild_jupyter.notebook.submission import stop_run
+
+        store = _store()
+        for run_id in select_ids(store, args.runs):
+            run = stop_run(store, run_id, wait=not args.no_wait)
+            print(f"{run.short_id} {run.status.value}")
+        return None
 
     def _cmd_load(self, rest: list[str]) -> Any:
         p = _Parser(prog="%guild load", description="put a run's --outputs value into the kernel")

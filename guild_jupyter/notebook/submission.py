@@ -88,7 +88,7 @@ def start(op: Any, flags: Mapping[str, Any] | None, *, store: Any, label: str = 
     from guild_jupyter.server.client import ServerUnavailable
 
     try:
-        client.start_prepared(run.id)
+        client.start_prepared(run.id, env=dict(os.environ))  # the run inherits the kernel's environment
     except (ServerUnavailable, RunNotFound):  # gone, or a server of another store: launch here
         forget_server()
         return _launch_embedded(store, run.id, spec, background=background, echo=echo)

@@ -142,9 +142,11 @@ class ServerClient:
         body = {"reason": reason} if reason else {}
         return self.request("POST", f"runs/{urllib.parse.quote(run_id, safe='')}/stop", body)
 
-    def start_prepared(self, run_id: str) -> dict[str, Any]:
-        """Have the server launch a pending run this process recorded and prepared."""
-        return self.request("POST", f"runs/{urllib.parse.quote(run_id, safe='')}/start", {})
+    def start_prepared(self, run_id: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+        """Have the server launch a pending run this process recorded and prepared
+        (with ``env`` as the run's environment; default: the server's)."""
+        body = {} if env is None else {"env": dict(env)}
+        return self.request("POST", f"runs/{urllib.parse.quote(run_id, safe='')}/start", body)
 
     def restart(self, run_id: str) -> dict[str, Any]:
         return self.request("POST", f"runs/{urllib.parse.quote(run_id, safe='')}/restart", {})

@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 from guild_jupyter.errors import GuildError
+from guild_jupyter.orchestration.executors.local import LocalExecutor
 from guild_jupyter.server.common import BadRequest, run_json
 from guild_jupyter.server.listing import _tags
 
@@ -88,14 +89,23 @@ class SubmitMixin:
 
     def start_prepared(self, ref: str, body: Any = None) -> dict[str, Any]:
         """``POST runs/{id}/start``: launch a ``pending`` run whose launch record a kernel
-        wrote (and nobody launched yet) through this server's orchestrator."""
+        wrote (and nobody launched yet) through this server's orchestrator.
+
+        ``{"env": {...}}``: the environment the run inherits (the kernel's own, so a
+        variable set in the notebook reaches the run as it would launched from the
+        kernel); default: the server's. It is used for the launch, never written down."""
         from guild_jupyter.orchestration.controller import Controller
         from guild_jupyter.orchestration.launch import LaunchSpec
 
-        if body not in (None, {}) and not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        if body:
-            raise BadRequest(f"unknown field(s) in the request: {', '.join(sorted(body))}")
+        if body is None:
+            body = {}
+        if not isinstance(body, dict) or set(body) - {"env"}:
+            raise BadRequest('the request body must be {} or {"env": {NAME: VALUE, ...}}')
+        env = body.get("env")
+        if env is not None and not (isinstance(env, dict) and all(
+                isinstance(k, str) and isinstance(v, str) and k and "=" not in k and "\0" not in k + v
+                for k, v in env.items())):
+            raise BadRequest("'env' must be an object of variable names to string values")
         run = self.store.resolve(ref)
         meta = self.store.meta_dir(run.id)
         if run.status.value != "pending" or run.attempt.pid is not None or len(run.attempts) != 1:
@@ -111,7 +121,8 @@ class SubmitMixin:
             r.source = {**r.source, SUBMITTED_VIA: "server"}
 
         run = self.store.update_run(run.id, mark)
-        return run_json(Controller(self.store).submit(run, spec, background=True))
+        executor = None if env is None else _InheritedEnv(env)
+        return run_json(Controller(self.store).submit(run, spec, background=True, executor=executor))
 
     def stop_run(self, ref: str, body: Any = None) -> dict[str, Any]:
         """``POST runs/{id}/stop``; ``{"reason": ...}`` is recorded (default "stopped by user")."""
@@ -125,6 +136,24 @@ class SubmitMixin:
             if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
                 raise BadRequest(f"'reason' must be a non-empty string of at most {MAX_REASON} characters")
         return run_json(Controller(self.store).stop(ref, wait=False, reason=reason.strip()))
+
+
+class _InheritedEnv(LocalExecutor):
+    """The local executor, launching with the environment a kernel sent (plus what the
+    controller sets: the store's home, this package on ``PYTHONPATH``)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def launch(self, store: Any, run_id: str, env: dict[str, str],
+               resources: dict[str, float] | None = None) -> Any:
+        from guild_jupyter.orchestration.controller import _share_package_path
+
+        inherited = dict(self.env, GUILD_JUPYTER_HOME=env["GUILD_JUPYTER_HOME"])
+        for var in ("RUN_ID", "RUN_DIR"):
+            inherited.pop(var, None)
+        _share_package_path(inherited)
+        return super().launch(store, run_id, inherited, resources)
 
 
 class _Submitted:
