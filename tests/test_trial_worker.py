@@ -131,8 +131,6 @@ def test_kill_9_of_the_worker_fails_its_trials_and_the_sweep_goes_on(project, st
 
 def test_reconcile_ends_the_trials_of_a_dead_worker(project, store):
     """The sweep's driver is not needed to put things right: reconciliation alone does it."""
-    import json
-
     from guild_jupyter.config import Config
     from guild_jupyter.experiment.script_op import ScriptOperation
     from guild_jupyter.orchestration.process_info import self_identity
@@ -152,11 +150,7 @@ def test_reconcile_ends_the_trials_of_a_dead_worker(project, store):
     spec.save(store.meta_dir(run.id))
     channel = _Channel(store, sweep.id)
     channel._finish = lambda run_id: None  # the driver does nothing: reconciliation must
-    channel.send(
-        run.id,
-        json.dumps({"trial": run.id, "created": run.created, "spec": spec.to_dict()}).encode()
-        + b"\n",
-    )
+    channel.send(run.id, run.created, spec, parallel=1)
     _wait_for(lambda: "up" in store.read_output(run.id))
     a = store.load_run(run.id).attempt
     assert a.pid == channel.pid and is_alive(a.child_pid, a.child_started)
@@ -187,7 +181,8 @@ def test_stopping_a_sweep_stops_its_running_trials(project, store):
     thread.join(30)
     assert time.time() - t0 < 20
     trials = sweep.runs
-    assert len(trials) == 2  # no trial started after the stop
+    assert len(trials) <= 4  # the two running, and at most two queued behind them
+    assert len([t for t in trials if t.attempt.child_pid]) == 2  # none started after the stop
     for t in trials:
         assert t.status == "cancelled" and t.reason == "sweep stopped"
         assert not is_alive(t.attempt.child_pid, t.attempt.child_started)
@@ -225,7 +220,7 @@ def test_a_plain_sigterm_to_the_worker_stops_the_sweep(project, store):
     os.kill(running[0].attempt.pid, signal.SIGTERM)
     thread.join(30)
     sweep = result["value"]
-    assert len(sweep.runs) == 2
+    assert len([t for t in sweep.runs if t.attempt.child_pid]) == 2  # none started after the stop
     assert all(t.status == "cancelled" for t in sweep.runs)
     assert sweep.run.status == "cancelled"
 

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
+from typing import Any
 
 from guild_jupyter.errors import GuildError
 from guild_jupyter.orchestration import launcher
@@ -26,6 +27,7 @@ from guild_jupyter.orchestration.launch import LaunchSpec
 from guild_jupyter.storage.store import RunStore
 
 MAX_DEATHS = 3  # workers that may die during one sweep before it gives up
+REQUEUE = "requeue"  # a trial's end when its worker died before starting it
 
 
 class TrialWorkerClient:
@@ -40,12 +42,8 @@ class TrialWorkerClient:
     def pid(self) -> int | None:
         return self._channel.pid if self._channel is not None else None
 
-    def submit(self, run_id: str, created: float, spec: LaunchSpec) -> cf.Future:
-        """Hand a recorded, prepared trial to the worker; the future holds its final status."""
-        message = (
-            json.dumps({"trial": run_id, "created": created, "spec": spec.to_dict()}).encode()
-            + b"\n"
-        )
+    def channel(self) -> _Channel:
+        """The live worker (started if need be): who will own the next trial."""
         with self.lock:
             if self.closed:
                 raise GuildError("the sweep's trial worker was closed")
@@ -57,8 +55,12 @@ class TrialWorkerClient:
                         raise GuildError(
                             f"the sweep's trial worker died {self.deaths} times; giving up"
                         )
+                dead = channel
                 channel = self._channel = _Channel(self.store, self.sweep_id)
-            return channel.send(run_id, message)
+                if dead is not None:
+                    dead.settled.wait(30)
+                    channel.adopt(dead.requeued)
+            return channel
 
     def close(self) -> None:
         """No more trials: the worker finishes what it has (nothing, after a sweep) and exits."""
@@ -76,17 +78,31 @@ class _Channel:
         self.futures: dict[str, cf.Future] = {}
         self.lock = threading.Lock()
         self.dead = False
-        self.conn, self.pid, buffered = _start_worker(store, sweep_id)
+        self.settled = threading.Event()  # set once the trials of a dead worker are dealt with
+        self.requeued: list[str] = []  # its trials that never started
+        self.conn, self.pid, self.started, buffered = _start_worker(store, sweep_id)
         threading.Thread(
             target=self._read, args=(buffered,), name="trial-worker-reader", daemon=True
         ).start()
 
-    def send(self, run_id: str, message: bytes) -> cf.Future:
+    def send(self, run_id: str, created: float, spec: LaunchSpec, parallel: int) -> cf.Future:
+        """Hand a recorded, prepared trial to the worker; the future holds its final status."""
+        message = {
+            "trial": run_id,
+            "created": created,
+            "spec": spec.to_dict(),
+            "parallel": parallel,
+        }
         future: cf.Future = cf.Future()
         with self.lock:
-            self.futures[run_id] = future
+            dead = self.dead
+            if not dead:
+                self.futures[run_id] = future
+        if dead:
+            future.set_result(self._finish(run_id))
+            return future
         try:
-            self.conn.sendall(message)
+            self.conn.sendall(json.dumps(message).encode() + b"\n")
         except OSError:
             pass  # the reader sees the worker gone and finishes this trial
         return future
@@ -110,20 +126,39 @@ class _Channel:
         with self.lock:
             self.dead = True
             orphans, self.futures = self.futures, {}
+        ends = {run_id: self._finish(run_id) for run_id in orphans}
+        self.settled.set()
         for run_id, future in orphans.items():
-            future.set_result(self._finish(run_id))
+            future.set_result(ends[run_id])
 
     def _finish(self, run_id: str) -> str | None:
-        """The worker died with this trial: end it as reconciliation would."""
+        """The worker died with this trial: end it as reconciliation would, unless it
+        never started (``REQUEUE``: the sweep hands it to its next worker)."""
         from guild_jupyter.orchestration.reconcile import finish_orphan
 
         try:
             run = self.store.load_run(run_id)
+            if run.status == "pending" and run.attempt.child_pid is None:
+                self.requeued.append(run_id)
+                return REQUEUE
             if not run.status.terminal:
                 run = finish_orphan(self.store, run, f"its trial worker died (pid {self.pid})")
             return run.status.value
         except Exception:
             return None
+
+    def adopt(self, run_ids: list[str]) -> None:
+        """Own the never-started trials of a dead worker before anything can reconcile them
+        (this worker reconciles when it sees older pending runs that are not its own)."""
+        for run_id in run_ids:
+            try:
+                self.store.update_run(run_id, self._own)
+            except Exception:
+                pass  # gone or ended: the sweep's requeue sees it
+
+    def _own(self, run: Any) -> None:
+        if run.status == "pending" and run.attempt.child_pid is None:
+            run.attempt.pid, run.attempt.pid_started = self.pid, self.started
 
     def close(self) -> None:
         try:
@@ -132,7 +167,7 @@ class _Channel:
             pass
 
 
-def _start_worker(store: RunStore, sweep_id: str) -> tuple[socket.socket, int, bytes]:
+def _start_worker(store: RunStore, sweep_id: str) -> tuple[socket.socket, int, float | None, bytes]:
     from guild_jupyter.orchestration.controller import _share_package_path
 
     env = dict(os.environ, GUILD_JUPYTER_HOME=str(store.home))
@@ -141,9 +176,8 @@ def _start_worker(store: RunStore, sweep_id: str) -> tuple[socket.socket, int, b
     _share_package_path(env)
     handle = launcher.spawn(sweep_id, env, worker=True)
     if handle is not None:
-        conn, pid, buffered = handle.conn, handle.pid, handle._buffer
-        conn.settimeout(None)
-        return conn, pid, buffered
+        handle.conn.settimeout(None)
+        return handle.conn, handle.pid, handle.started, handle._buffer
     ours, theirs = socket.socketpair()
     with open(os.path.join(store.meta_dir(sweep_id), "supervisor.log"), "ab") as log:
         proc = subprocess.Popen(
@@ -163,4 +197,4 @@ def _start_worker(store: RunStore, sweep_id: str) -> tuple[socket.socket, int, b
         )
     theirs.close()
     info, buffered = launcher.read_message(ours)
-    return ours, int(info.get("pid") or proc.pid), buffered
+    return ours, int(info.get("pid") or proc.pid), info.get("started"), buffered

@@ -26,12 +26,11 @@ and stops their processes, as for a dead supervisor.
 
 from __future__ import annotations
 
-import codecs
 import collections
 import json
 import logging
 import os
-import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,25 +49,26 @@ from guild_jupyter.orchestration.process_info import (
     self_identity,
     signal_tree,
 )
+from guild_jupyter.orchestration.process_tee import follow
 from guild_jupyter.orchestration.reconcile import STOP_REQUEST, reconcile, stop_requested
 from guild_jupyter.orchestration.slots import SlotPool
 from guild_jupyter.storage import layout
-from guild_jupyter.storage.output import STDERR, STDOUT, LineSplitter
+from guild_jupyter.storage.output import STDERR
 from guild_jupyter.storage.store import RunStore
 from guild_jupyter.tracking.recorder import RunRecorder
 
 log = logging.getLogger("guild_jupyter.trial_worker")
-READ = select.POLLIN | select.POLLHUP | select.POLLERR
 
 
 class Trial:
-    __slots__ = ("run_id", "created", "spec", "stop_reason", "proc", "stopper")
+    __slots__ = ("run_id", "created", "spec", "stop_reason", "proc", "stopper", "active")
 
     def __init__(self, run_id: str, created: float, spec: LaunchSpec) -> None:
         self.run_id, self.created, self.spec = run_id, created, spec
         self.stop_reason: str | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.stopper: threading.Thread | None = None
+        self.active = False  # counts against the sweep's parallel limit
 
 
 class TrialWorker:
@@ -78,13 +78,17 @@ class TrialWorker:
         self.pool = SlotPool(store.home, self.config)
         self.pid, self.pid_started = self_identity()
         self.host = hostname()
-        self.trials: dict[str, Trial] = {}
+        self.trials: dict[str, Trial] = {}  # queued and started
+        self.queue: collections.deque[Trial] = collections.deque()
+        self.capacity = 1  # the sweep's parallel trials
+        self.active = 0
         self.recent: collections.deque[str] = collections.deque(maxlen=64)  # ended trials
         self.lock = threading.Lock()
         self.send_lock = threading.Lock()
         self.threads: list[threading.Thread] = []
         self.stopping: str | None = None  # every trial is to stop (the worker itself was stopped)
-        self._provenance: dict[str, str] = {}  # project dir -> the shared part, as JSON text
+        self._provenance: dict[str, str] = {}  # project dir -> the sweep's provenance file
+        self._base_env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
         self._provenance_lock = threading.Lock()
         self._last_reconcile = 0.0
 
@@ -102,21 +106,49 @@ class TrialWorker:
             if not chunk:
                 break
             data += chunk
-        for t in list(self.threads):  # no more trials: finish the running ones
+        with self.lock:  # the driver went away with trials not started: they never will be
+            for trial in self.queue:
+                trial.stop_reason = trial.stop_reason or "its sweep ended before it started"
+        self._dispatch()
+        for t in list(self.threads):  # finish the running ones
             t.join()
         return 0
 
     def _accept(self, message: dict[str, Any]) -> None:
         trial = Trial(message["trial"], float(message["created"]), LaunchSpec(**message["spec"]))
         with self.lock:
+            self.capacity = max(1, int(message.get("parallel") or self.capacity))
             self.trials[trial.run_id] = trial
             if self.stopping:
                 trial.stop_reason = self.stopping
-        thread = threading.Thread(
-            target=self._run, args=(trial,), name=trial.run_id[:8], daemon=True
-        )
-        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
-        thread.start()
+            self.queue.append(trial)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Start queued trials while fewer than ``parallel`` run (stopped ones at once, to end)."""
+        with self.lock:
+            start = [t for t in self.queue if t.stop_reason is not None]
+            for t in start:
+                self.queue.remove(t)
+            while self.queue and self.active < self.capacity:
+                t = self.queue.popleft()
+                t.active = True
+                self.active += 1
+                start.append(t)
+        for t in start:
+            thread = threading.Thread(target=self._run, args=(t,), name=t.run_id[:8], daemon=True)
+            self.threads = [th for th in self.threads if th.is_alive()] + [thread]
+            thread.start()
+
+    def _release(self, trial: Trial) -> None:
+        """The trial's process has ended: the next queued trial may start (before this one's
+        end is even recorded: bookkeeping overlaps the next process, not the other way)."""
+        with self.lock:
+            if not trial.active:
+                return
+            trial.active = False
+            self.active -= 1
+        self._dispatch()
 
     def _send(self, message: dict[str, Any]) -> None:
         with self.send_lock:
@@ -150,15 +182,19 @@ class TrialWorker:
             self._stop(t, reason)
 
     def _stop(self, trial: Trial, reason: str) -> None:
+        stopper = None
         with self.lock:
-            if trial.stop_reason is not None and trial.stopper is not None:
-                return
             trial.stop_reason = trial.stop_reason or reason
-            proc = trial.proc
-            if proc is None:
-                return  # not started: it ends cancelled instead of starting
-            trial.stopper = threading.Thread(target=self._terminate, args=(proc,), daemon=True)
-        trial.stopper.start()
+            queued = trial in self.queue
+            if trial.proc is not None and trial.stopper is None:
+                stopper = trial.stopper = threading.Thread(
+                    target=self._terminate, args=(trial.proc,), daemon=True
+                )
+        if queued:
+            self._dispatch()  # it ends cancelled at once instead of starting
+        elif stopper is not None:
+            stopper.start()
+        # else: not started yet, and it checks ``stop_reason`` before starting its process
 
     def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGTERM the process tree; SIGKILL what is left after the grace period."""
@@ -182,6 +218,7 @@ class TrialWorker:
                 trial.run_id, RunStatus.FAILED, reason=f"supervisor error: {type(e).__name__}: {e}"
             )
         finally:
+            self._release(trial)
             with self.lock:
                 self.trials.pop(trial.run_id, None)
                 self.recent.append(trial.run_id)
@@ -213,7 +250,7 @@ class TrialWorker:
             reason = trial.stop_reason or stop_requested(self.store, rid) or "stopped"
             return self._end(rid, RunStatus.CANCELLED, reason=reason)
         try:
-            return self._attempt(trial)
+            return self._attempt(trial, slot)
         finally:
             slot.release()
 
@@ -222,31 +259,34 @@ class TrialWorker:
             run.attempt.pid, run.attempt.pid_started = self.pid, self.pid_started
 
     def _my_turn(self, trial: Trial) -> bool:
-        """No older run is waiting for a slot (the supervisor's first-in first-out rule)."""
+        """No older run is waiting for a slot (the supervisor's first-in first-out rule);
+        this worker's own trials start in their order anyway."""
         rows = self.store.index.execute(
-            "SELECT count(*) FROM runs WHERE status='pending' AND deleted=0 AND created < ?",
+            "SELECT id FROM runs WHERE status='pending' AND deleted=0 AND created < ?",
             (trial.created,),
         )
-        if rows[0][0] == 0:
-            return True
+        with self.lock:
+            if all(r[0] in self.trials for r in rows):
+                return True
         now = time.time()
         if now - self._last_reconcile > 2.0:
             self._last_reconcile = now
             reconcile(self.store)
         return False
 
-    def _attempt(self, trial: Trial) -> str | None:
+    def _attempt(self, trial: Trial, slot: Any) -> str | None:
         rid, spec = trial.run_id, trial.spec
         run_dir = os.path.join(self.store.runs_dir, rid)
-        env = dict(os.environ)
-        env.update(spec.env)
-        env.update(
+        own = dict(spec.env)  # the trial's variables over the worker's (the submitter's) own
+        own.update(
             RUN_ID=rid,
             RUN_DIR=run_dir,
             GUILD_JUPYTER_HOME=str(self.store.home),
             GUILD_JUPYTER_ATTEMPT="1",
             PYTHONUNBUFFERED="1",
         )
+        env = dict(self._base_env)  # encoded once: the child's environment costs a dict copy
+        env.update((os.fsencode(k), os.fsencode(v)) for k, v in own.items())
         recorder = RunRecorder(self.store, rid, spec.output_scalars)
         try:
             with self.lock:
@@ -287,11 +327,13 @@ class TrialWorker:
         except Exception:  # it ended meanwhile (stopped while pending): its process must not run
             log.exception("trial %s could not be marked running", rid)
             self._terminate(proc)
-            _follow(proc, recorder, 0)
+            follow(proc, recorder, 0)
             recorder.close()
             return self.store.load_run(rid).status.value
-        self._write_provenance(rid, spec, env)
-        rc = _follow(proc, recorder, self.config.sample_interval)
+        self._write_provenance(rid, spec)
+        rc = follow(proc, recorder, self.config.sample_interval)
+        slot.release()  # a slot is held while the process runs
+        self._release(trial)
         recorder.close()
         if trial.stop_reason is not None:
             status, reason = RunStatus.CANCELLED, trial.stop_reason
@@ -303,145 +345,38 @@ class TrialWorker:
             status, reason = RunStatus.FAILED, f"exit code {rc}"
         return self._end(rid, status, exit_code=rc, reason=reason)
 
-    def _write_provenance(self, run_id: str, spec: LaunchSpec, env: dict[str, str]) -> None:
-        """What the supervisor records, with the part shared by all trials collected once."""
-        from guild_jupyter.orchestration.provenance import collect, redact_env
+    def _write_provenance(self, run_id: str, spec: LaunchSpec) -> None:
+        """What a supervisor records (packages, platform, git state, the environment,
+        redacted), collected once per sweep as the sweep's own ``provenance.json`` and
+        hard-linked into each trial. The variables that differ per trial (``RUN_ID``,
+        ``RUN_DIR``, ``FLAG_*``) are not in it: the trial's record says them."""
+        from guild_jupyter.orchestration.provenance import collect
 
+        target = os.path.join(self.store.runs_dir, run_id, layout.META_DIR, layout.PROVENANCE)
         try:
             key = spec.project_dir or ""
             with self._provenance_lock:
                 shared = self._provenance.get(key)
                 if shared is None:
-                    data = collect(spec.project_dir, {}, python=spec.argv[0])
-                    data.pop("env")
-                    shared = self._provenance[key] = json.dumps(
-                        data, indent=1, sort_keys=True, default=str
+                    data = collect(spec.project_dir, os.environ, python=spec.argv[0])
+                    name = (
+                        layout.PROVENANCE
+                        if not self._provenance
+                        else f"provenance-{len(self._provenance)}.json"
                     )
-            text = shared[:-2] + ',\n "env": ' + json.dumps(redact_env(env), indent=1) + "\n}"
-            layout.atomic_write_text(
-                os.path.join(self.store.runs_dir, run_id, layout.META_DIR, layout.PROVENANCE), text
-            )
+                    shared = os.path.join(self.store.meta_dir(self.sweep_id), name)
+                    layout.atomic_write_json(shared, data, pretty=True)
+                    self._provenance[key] = shared
+            try:
+                os.link(shared, target)
+            except OSError:
+                shutil.copyfile(shared, target)
         except Exception:
             log.exception("collecting provenance failed")
 
 
 class _Cancelled(Exception):
     pass
-
-
-def _follow(proc: subprocess.Popen[bytes], recorder: RunRecorder, sample_interval: float) -> int:
-    """Tee the process's output into the run until it ends; returns its exit code.
-
-    One ``poll`` on both pipes and a pidfd: no thread per stream. After the
-    process exits, whatever it left in its process group is stopped (a run's
-    lifetime is its group's) and the pipes are read to their end (at most 5 s:
-    a grandchild outside the group may hold them open).
-    """
-    streams = {proc.stdout.fileno(): (STDOUT, _Lines()), proc.stderr.fileno(): (STDERR, _Lines())}  # type: ignore[union-attr]
-    poller = select.poll()
-    for fd in streams:
-        poller.register(fd, READ)
-    try:
-        pidfd = os.pidfd_open(proc.pid)
-        poller.register(pidfd, select.POLLIN)
-    except (AttributeError, OSError):
-        pidfd = -1
-    started = time.time()
-    next_sample = started + min(sample_interval, 1.0) if sample_interval > 0 else None
-    sampler: Any = None
-    exited_at = kill_group_at = None
-    rc: int | None = None
-    try:
-        while streams or rc is None or kill_group_at is not None:
-            now = time.time()
-            waits = [] if pidfd >= 0 or rc is not None else [0.1]
-            if next_sample is not None and rc is None:
-                waits.append(next_sample - now)
-            if exited_at is not None:
-                waits.append(exited_at + 5.0 - now)
-                if kill_group_at is not None:
-                    waits.append(0.05)  # until the group is gone
-            timeout = max(0.0, min(waits)) * 1000 if waits else None
-            for fd, _ in poller.poll(timeout):
-                if fd == pidfd:
-                    poller.unregister(pidfd)
-                    continue
-                data = os.read(fd, 65536)
-                stream, lines = streams[fd]
-                if data:
-                    t = time.time()
-                    for line in lines.feed(data):
-                        recorder.on_line(line, stream, t)
-                    if recorder.scalars.pending():
-                        recorder.scalars.flush()  # printed scalars are as durable as their lines
-                else:
-                    poller.unregister(fd)
-                    rest = lines.rest()
-                    if rest:
-                        recorder.on_line(rest, stream, time.time())
-                    del streams[fd]
-            now = time.time()
-            if rc is None:
-                rc = proc.poll()
-                if rc is not None:
-                    exited_at = now
-                    if _group_alive(proc.pid):
-                        signal_tree(proc.pid, [], signal.SIGTERM)
-                        kill_group_at = now + 2.0
-            elif kill_group_at is not None:
-                if not _group_alive(proc.pid):
-                    kill_group_at = None
-                elif now >= kill_group_at:
-                    signal_tree(proc.pid, [], signal.SIGKILL)
-                    kill_group_at = None
-            if exited_at is not None and now >= exited_at + 5.0 and kill_group_at is None:
-                break  # a grandchild holds the pipes open: stop reading them
-            if next_sample is not None and rc is None and now >= next_sample:
-                sampler = _sample(proc.pid, sampler, recorder, started, now)
-                next_sample = now + sample_interval
-    finally:
-        if pidfd >= 0:
-            os.close(pidfd)
-        for pipe in (proc.stdout, proc.stderr):
-            pipe.close()  # type: ignore[union-attr]
-    return rc if rc is not None else proc.wait()
-
-
-class _Lines:
-    """Bytes in, whole decoded lines out."""
-
-    __slots__ = ("decoder", "splitter")
-
-    def __init__(self) -> None:
-        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.splitter = LineSplitter()
-
-    def feed(self, data: bytes) -> list[str]:
-        return self.splitter.feed(self.decoder.decode(data))
-
-    def rest(self) -> str:
-        return self.splitter.rest() + self.decoder.decode(b"", final=True)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
-
-
-def _sample(pid: int, sampler: Any, recorder: RunRecorder, started: float, now: float) -> Any:
-    try:
-        if sampler is None:
-            from guild_jupyter.orchestration.resources import ResourceSampler
-
-            return ResourceSampler(pid)  # the first call only primes the CPU counters
-        for key, value in sampler.sample().items():
-            recorder.scalars.add(key, int(now - started), value, now)
-    except Exception:
-        log.debug("resource sampling failed", exc_info=True)
-    return sampler
 
 
 # starting --------------------------------------------------------------------------

@@ -54,12 +54,13 @@ class RunStore(BaseRunStore):
 
     # paths -------------------------------------------------------------------
     def run_dir(self, run_id: str) -> str:
-        live = self.runs_dir / run_id
-        if live.exists():
-            return str(live)
-        trashed = self.trash_dir / run_id
-        if trashed.exists():
-            return str(trashed)
+        # plain strings, not pathlib: every record read and write of a run comes through here
+        live = os.path.join(self.runs_dir, run_id)
+        if os.path.exists(live):
+            return live
+        trashed = os.path.join(self.trash_dir, run_id)
+        if os.path.exists(trashed):
+            return trashed
         raise RunNotFound(f"no run directory for {run_id}")
 
     def meta_dir(self, run_id: str) -> str:

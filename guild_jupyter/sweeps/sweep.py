@@ -291,15 +291,19 @@ class SweepRunner:
 
         if not worker_enabled(self.store, self.op, getattr(self, "executor", None)):
             return None
-        return WorkerTrials(self.store, sweep.id, self.op)
+        return WorkerTrials(self.store, sweep.id, self.op, self.parallel)
 
     def _pool_loop(self, sweep: Sweep, writer: Any, take: Callable[[], tuple[Any, dict[str, Any]] | None],
                    total: int | None, study: Any) -> None:
         n = 0
-        with cf.ThreadPoolExecutor(max_workers=self.parallel) as pool:
+        # a fixed list of trials on a worker: the next trials are recorded and queued while
+        # these run, so each process starts the moment a slot frees (the worker runs at most
+        # ``parallel``); an optimizer is asked only when a trial may start, as before
+        ahead = self.parallel if self._local is not None and total is not None else 0
+        with cf.ThreadPoolExecutor(max_workers=self.parallel + ahead) as pool:
             running: dict[cf.Future, Any] = {}
             while True:
-                while len(running) < self.parallel:
+                while len(running) < self.parallel + ahead:
                     item = take()
                     if item is None:
                         break
@@ -307,7 +311,12 @@ class SweepRunner:
                     trial, flags = item
                     self._say(f"trial {n}{'/' + str(total) if total else ''}: "
                               + " ".join(f"{d.name}={flags[d.name]!r}" for d in self.space.dimensions))
-                    running[pool.submit(self._trial, sweep, flags, trial)] = (trial, n)
+                    if self._local is not None:  # recorded here, in trial order; then waited for
+                        started = self._local.start(flags)
+                        future = pool.submit(self._follow_trial, *started, trial)
+                    else:
+                        future = pool.submit(self._trial, sweep, flags, trial)
+                    running[future] = (trial, n)
                 if not running:
                     return
                 finished, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
@@ -343,12 +352,6 @@ class SweepRunner:
         from guild_jupyter.experiment.runner import start_operation
         from guild_jupyter.orchestration.controller import Controller
 
-        if self._local is not None:
-            run, done = self._local.start(flags)
-            if self.prune is None or trial is None:
-                done.result()
-                return self.store.load_run(run.id), objective_value(self.store, run.id, self.objective, self.agg)
-            return self._watch(run, trial, Controller(self.store))
         if self.prune is None or trial is None:
             run = start_operation(self.op, flags, store=self.store, sweep=sweep.id,
                                   executor=self.executor)
@@ -357,10 +360,29 @@ class SweepRunner:
                               executor=self.executor)
         return self._watch(run, trial, Controller(self.store))
 
-    def _watch(self, run: Run, trial: Any, controller: Any) -> tuple[Run, float | None]:
+    def _follow_trial(self, run: Run, done: cf.Future, trial: Any) -> tuple[Run, float | None]:
+        """Wait for a trial handed to the worker; with pruning, watch it as it runs."""
+        from guild_jupyter.orchestration.controller import Controller
+
+        if self.prune is None or trial is None:
+            done = self._requeued(run, done, wait=True)
+            return self.store.load_run(run.id), objective_value(self.store, run.id, self.objective, self.agg)
+        return self._watch(run, trial, Controller(self.store), done)
+
+    def _requeued(self, run: Run, done: cf.Future, wait: bool) -> cf.Future:
+        """Hand the trial to a new worker while its worker died before starting it."""
+        from guild_jupyter.orchestration.trial_client import REQUEUE
+
+        while (wait or done.done()) and done.result() == REQUEUE:
+            done = self._local.requeue(run)
+        return done
+
+    def _watch(self, run: Run, trial: Any, controller: Any, done: cf.Future | None = None) -> tuple[Run, float | None]:
         """Report the objective as it appears; stop the trial if the pruner says so."""
         reported: set[int] = set()
         while True:
+            if done is not None:
+                done = self._requeued(run, done, wait=False)
             current = self.store.load_run(run.id)
             for key, step, value, _ in sorted(self.store.iter_run_points(run.id), key=lambda p: (p[1], p[3])):
                 if key == self.objective and step not in reported:

@@ -81,7 +81,7 @@ class TrialPreparer:
         script = os.path.join(dest, op.path.name)
         argv = [sys.executable, script]
         if op.flags.dest == "globals":
-            _write_new(script, apply_globals(op.source, op.flags, run.flags))
+            write_new(script, apply_globals(op.source, op.flags, run.flags))
         else:
             argv += argv_for(op.flags, run.flags)
         return LaunchSpec(argv=argv, env=flag_env(run.flags), project_dir=str(op.path.parent))
@@ -91,7 +91,7 @@ class TrialPreparer:
         from guild_jupyter.notebook import cell_runner
 
         op = self.op
-        _write_new(os.path.join(dest, "cell.py"), apply_globals(op.source, op.flags, run.flags))
+        write_new(os.path.join(dest, "cell.py"), apply_globals(op.source, op.flags, run.flags))
         argv = [sys.executable, cell_runner.__file__, dest, op.notebook_dir, ",".join(op.outputs)]
         return LaunchSpec(argv=argv, env=flag_env(run.flags), project_dir=op.notebook_dir)
 
@@ -135,7 +135,7 @@ def _link_tree(src: str, dest: str, files: list[str]) -> None:
             shutil.copy2(os.path.join(src, rel), target)
 
 
-def _write_new(path: str, text: str) -> None:
+def write_new(path: str, text: str) -> None:
     """A file in a folder made just now: no reader can see it half-written before the run starts."""
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
