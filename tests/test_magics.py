@@ -280,3 +280,23 @@ def test_a_grid_sweep_from_a_cell(env):
     assert len(new) == 5  # 4 trials and the sweep; the malformed one recorded nothing
     trials = [store.load_run(i) for i in new if store.load_run(i).kind == "cell"]
     assert sorted(last_value(store, r.id, "loss") for r in trials) == [0.6, 0.7, 0.7, 0.9]  # captured offset
+
+
+def test_guild_compare_agg_matches_the_cli(env):
+    km, store, nbdir = env
+    cells = execute(km, nbdir, [
+        "%%guild_run -t aggtest\nlr = 0.1\nfor i in range(4):\n    print(f'loss: {lr * (4 - i)}')\n    print(f'acc: {lr * i}')",
+        "%%guild_run -t aggtest lr=0.2\nlr = 0.1\nfor i in range(4):\n    print(f'loss: {lr * (4 - i)}')\n    print(f'acc: {lr * i}')",
+        "df = %guild compare -t aggtest --agg loss=min --agg acc=max\n"
+        "print(sorted(zip(df['flags.lr'], df['scalars.loss'].round(3), df['scalars.acc'].round(3))))",
+        "first = %guild compare -t aggtest --agg first\nprint(sorted(first['scalars.loss'].round(3)))",
+        "from guild_jupyter.cli.main import main\n"
+        "main(['compare', '-t', 'aggtest', '--json', '--agg', 'loss=min', '--agg', 'acc=max'])",
+        "%guild compare --agg loss=median",
+    ])
+    assert not any(errors(c) for c in cells[:5]), [text(c) for c in cells]
+    assert text(cells[2]).strip() == "[(0.1, 0.1, 0.3), (0.2, 0.2, 0.6)]"
+    assert text(cells[3]).strip() == "[0.4, 0.8]"
+    cli = json.loads(text(cells[4])[: text(cells[4]).rindex("]") + 1])
+    assert sorted((r["flags"]["lr"], r["scalars"]["loss"]) for r in cli) == [(0.1, pytest.approx(0.1)), (0.2, pytest.approx(0.2))]
+    assert "unknown scalar aggregate 'median'" in text(cells[5])

@@ -190,3 +190,100 @@ def test_headless_notebook_shows_final_state_as_html_and_text(env):
 
     body, _ = HTMLExporter().from_notebook_node(nb)
     assert "guild-run" in body and "guild-sweep" in body
+
+
+def comm_state_ids(client, model_name, marker=""):
+    """comm ids of the widgets of ``model_name`` whose state ever held ``marker``."""
+    found = []
+    for _t, kind, c in client.comm_log:
+        state = c.get("data", {}).get("state", {})
+        if kind == "comm_open" and state.get("_model_name") == model_name:
+            found.append(c["comm_id"])
+    return [cid for cid in found if not marker or any(marker in str(v) for _t, v in updates(client, cid))
+            or any(marker in str(c.get("data", {}).get("state", {}).get("value", ""))
+                   for _t, kind, c in client.comm_log if kind == "comm_open" and c["comm_id"] == cid)]
+
+
+def test_foreground_cell_run_widget_streams_status_and_output(env):
+    km, store, nbdir = env
+    nb, client = execute(km, nbdir, [
+        "%load_ext guild_jupyter",
+        "%%guild_run\nimport time\nfor i in range(6):\n    print(f'line {i}', flush=True)\n"
+        "    print(f'loss: {1.0 / (i + 1)}', flush=True)\n    time.sleep(0.25)\nprint('done', flush=True)",
+    ])
+    assert not errors(nb), errors(nb)
+    cell = nb.cells[1]
+    # the output is streamed into the cell as text too (headless notebooks keep it)
+    assert "line 5" in text(cell) and "done" in text(cell)
+    (status,) = comm_state_ids(client, "HTMLModel", "guild-status")
+    (output,) = comm_state_ids(client, "HTMLModel", "guild-output")
+    (button,) = comm_state_ids(client, "ButtonModel")
+    statuses = updates(client, status)
+    assert any("running" in v for _t, v in statuses) and "completed" in statuses[-1][1]
+    t_done = statuses[-1][0]
+    live = [(t, v) for t, v in updates(client, output) if t < t_done and "done" not in v]
+    assert len(live) >= 2, updates(client, output)  # output while the run was going
+    assert "line 0" in live[0][1] and "line 5" not in live[0][1]
+    assert updates(client, button, "disabled")[-1][1] is True
+    # the widget's display holds the final state for a front end without widgets
+    shown = [o for o in cell.outputs if o.output_type == "display_data"]
+    assert shown and "application/vnd.jupyter.widget-view+json" in shown[0].data
+    assert "[completed]" in shown[0].data["text/plain"] and "line 5" in shown[0].data["text/html"]
+
+
+def test_stop_button_cancels_a_foreground_cell_run(env):
+    """The cell is still running when the front end's click arrives: the kernel
+    dispatches it (the cell awaits its run) and the run ends cancelled."""
+    km, store, nbdir = env
+    execute(km, nbdir, ["%load_ext guild_jupyter"])
+    before = {r["id"] for r in store.list_rows()}
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=30)
+        msg_id = kc.execute("%%guild_run\nimport time\nprint('started', flush=True)\n"
+                            "for _ in range(600):\n    time.sleep(0.1)\n")
+        button, clicked, text_out, deadline = None, False, "", time.time() + 90
+        while time.time() < deadline:
+            try:
+                msg = kc.get_iopub_msg(timeout=0.2)
+            except Exception:
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "comm_open" and content["data"]["state"].get("_model_name") == "ButtonModel":
+                button = content["comm_id"]
+            elif kind == "stream":
+                text_out += content["text"]
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+            if button and not clicked and "started" in text_out:
+                kc.shell_channel.send(kc.session.msg("comm_msg", {
+                    "comm_id": button, "data": {"method": "custom", "content": {"event": "click"}}}))
+                clicked = True
+    finally:
+        kc.stop_channels()
+    assert clicked, text_out
+    (run_id,) = {r["id"] for r in store.list_rows()} - before
+    run = store.load_run(run_id)
+    assert run.status.value == "cancelled" and run.reason == "stopped by user"
+    assert f"UsageError: run {run.short_id} cancelled: stopped by user" in text_out
+
+
+def test_headless_foreground_cell_keeps_final_state_as_text_and_html(env):
+    km, store, nbdir = env
+    nb, client = execute(km, nbdir, [
+        "%load_ext guild_jupyter",
+        "%%guild_run\nlr = 0.5\nprint(f'loss: {lr}')",  # the notebook's last cell
+    ])
+    assert not errors(nb), errors(nb)
+    cell = nb.cells[1]
+    shown = [o for o in cell.outputs if o.output_type == "display_data"][0]
+    assert "[completed]" in shown.data["text/plain"] and "loss: 0.5" in shown.data["text/plain"]
+    assert "completed" in shown.data["text/html"] and "lr=0.5" in shown.data["text/html"]
+    assert "loss: 0.5" in "".join(o.text for o in cell.outputs if o.output_type == "stream")
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    assert "guild-run" in body and "loss: 0.5" in body
