@@ -177,3 +177,33 @@ test.describe('Guild runs sidebar', () => {
     expect(dialogs).toEqual([]);
   });
 });
+
+test('the sidebar follows the light and dark themes', async ({ page }) => {
+  await openSidebar(page);
+  const panel = page.locator('.jp-guild-RunsPanelWidget');
+  const colours = () =>
+    panel.evaluate(el => {
+      const body = getComputedStyle(document.body);
+      return {
+        background: getComputedStyle(el).backgroundColor,
+        text: getComputedStyle(el).color,
+        themeText: body.getPropertyValue('--jp-ui-font-color1').trim()
+      };
+    });
+  const light = await colours();
+  await page.theme.setDarkTheme();
+  await expect.poll(async () => (await colours()).background).not.toBe(light.background);
+  const dark = await colours();
+  expect(dark.text).not.toBe(light.text);
+  expect(dark.themeText).not.toBe(light.themeText);
+  await page.theme.setLightTheme();
+  await expect.poll(async () => (await colours()).background).toBe(light.background);
+});
+
+test('its settings are in the settings editor', async ({ page }) => {
+  const r = await page.request.get('lab/api/settings/guild-jupyter:plugin');
+  expect(r.ok()).toBe(true);
+  const settings = await r.json();
+  expect(Object.keys(settings.schema.properties).sort()).toEqual(['mainScalar', 'maxRuns', 'notifyOnEnd']);
+  expect(settings.schema.title).toBe('Guild runs');
+});
