@@ -185,7 +185,7 @@ BAD_REQUESTS = [
     ("POST", ("runs",), {"flags": {}}, 400, "op"),
     ("POST", ("runs",), {"op": "proj/train.py", "flags": {"nope": 1}}, 400, "nope"),
     ("POST", ("runs",), {"op": "proj/train.py", "flags": {"epochs": "many"}}, 400, "epochs"),
-    ("POST", ("runs",), {"op": "proj/missing.py"}, 409, "no such script"),
+    ("POST", ("runs",), {"op": "proj/missing.py"}, 400, "no such script"),
     ("POST", ("runs",), {"op": "../outside.py"}, 400, "outside"),
     ("POST", ("runs",), {"op": "notes.txt"}, 400, ".py"),
     ("POST", ("runs",), {"op": "proj/train.py", "tags": "a"}, 400, "tags"),

@@ -55,7 +55,12 @@ class SubmitMixin:
             raise BadRequest("'label' must be a string")
         tags = _tags(body.get("tags"), "tags")
         base = self._inside_root(body.get("dir") or ".", "'dir'")
-        operation = self._load_operation(op.strip(), base)
+        try:
+            operation = self._load_operation(op.strip(), base)
+        except BadRequest:
+            raise
+        except GuildError as e:  # no such file, not a notebook, a malformed guild.yml: bad input
+            raise BadRequest(str(e)) from None
         return run_json(start_operation(_Submitted(operation, "server"), flags, store=self.store,
                                         label=label, tags=tags, background=True))
 
