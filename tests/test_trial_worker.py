@@ -299,3 +299,21 @@ def test_kill_9_of_the_sweep_driver_leaves_its_trials_to_finish(project, store):
     sweep = store.load_run(running[0].sweep)
     assert sweep.status == "failed" and "died" in sweep.reason
     assert reconcile(store) == []
+
+
+def test_a_worker_trial_and_another_run_share_the_global_slots(project, store, monkeypatch):
+    monkeypatch.setenv("GUILD_JUPYTER_MAX_RUNS", "1")
+    (project / "slow.py").write_text("import time\nx = 1\ntime.sleep(0.6)\nprint(f'loss: {x}')\n")
+    (project / "other.py").write_text("print('other')\n")
+    thread, result = _in_background(
+        lambda: gj.run("slow.py", {"x": "[1, 2]"}, store=store, parallel=2, echo=False)
+    )
+    _wait_for(lambda: _running_trials(store))
+    other = gj.run("other.py", store=store, background=True)
+    assert store.load_run(other.id).status == "pending"  # the trial holds the only slot
+    thread.join(30)
+    other = Controller(store).wait(other.id)
+    runs = [*result["value"].runs, other]
+    assert all(r.status == "completed" for r in runs)
+    spans = sorted((r.started, r.stopped) for r in runs)
+    assert all(s2 >= e1 for (_, e1), (s2, _) in zip(spans, spans[1:], strict=False))

@@ -42,6 +42,7 @@ from typing import Any
 from guild_jupyter.config import Config
 from guild_jupyter.model.run import Run, hostname
 from guild_jupyter.model.status import RunStatus
+from guild_jupyter.orchestration.held_slots import HeldSlots
 from guild_jupyter.orchestration.launch import LaunchSpec
 from guild_jupyter.orchestration.process_info import (
     descendants,
@@ -51,7 +52,6 @@ from guild_jupyter.orchestration.process_info import (
 )
 from guild_jupyter.orchestration.process_tee import follow
 from guild_jupyter.orchestration.reconcile import STOP_REQUEST, reconcile, stop_requested
-from guild_jupyter.orchestration.slots import SlotPool
 from guild_jupyter.storage import layout
 from guild_jupyter.storage.output import STDERR
 from guild_jupyter.storage.store import RunStore
@@ -75,7 +75,7 @@ class TrialWorker:
     def __init__(self, store: RunStore, conn: socket.socket, sweep_id: str) -> None:
         self.store, self.conn, self.sweep_id = store, conn, sweep_id
         self.config = Config.load(store.home)
-        self.pool = SlotPool(store.home, self.config)
+        self.pool = HeldSlots(store.home, self.config)
         self.pid, self.pid_started = self_identity()
         self.host = hostname()
         self.trials: dict[str, Trial] = {}  # queued and started

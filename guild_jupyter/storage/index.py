@@ -168,6 +168,12 @@ class RunIndex:
         with self._write() as w:
             w.upsert_run(run)
 
+    def update_status(self, run: Run) -> None:
+        """After a status change: the row's status columns only (a full upsert if it has none)."""
+        with self._write() as w:
+            if not w.update_status(run):
+                w.upsert_run(run)
+
     def merge_scalars(self, run_id: str, summaries: dict[str, Summary]) -> None:
         with self._write() as w:
             for key, s in summaries.items():

@@ -148,6 +148,25 @@ class IndexWriter:
                 "INSERT OR IGNORE INTO run_tags VALUES (?,?)", [(run.id, t) for t in run.tags]
             )
 
+    def update_status(self, run: Run) -> bool:
+        """Only what a status change touches (no flag columns, no tags); False if the run
+        has no row yet."""
+        cur = self.conn.execute(
+            "UPDATE runs SET status=?, started=?, stopped=?, attempts=?, exit_code=?, reason=?,"
+            " updated=? WHERE id=?",
+            (
+                run.status.value,
+                run.started,
+                run.stopped,
+                len(run.attempts),
+                run.exit_code,
+                run.reason,
+                time.time(),
+                run.id,
+            ),
+        )
+        return cur.rowcount == 1
+
     def merge_summary(self, run_id: str, key: str, s: Summary) -> None:
         self.conn.execute(
             MERGE_SUMMARY,

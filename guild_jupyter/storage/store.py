@@ -123,12 +123,18 @@ class RunStore(BaseRunStore):
         finally:
             os.close(fd)
 
-    def update_run(self, run_id: str, change: Callable[[Run], None]) -> Run:
+    def update_run(
+        self, run_id: str, change: Callable[[Run], None], *, status_only: bool = False
+    ) -> Run:
+        """``status_only``: ``change`` touches the attempts alone (the index updates less)."""
         with self._run_lock(run_id):
             run = self.load_run(run_id)
             change(run)
             self._write_record(run)
-            self.index.upsert_run(run)
+            if status_only:
+                self.index.update_status(run)
+            else:
+                self.index.upsert_run(run)
         return run
 
     def set_status(self, run_id: str, status: RunStatus | str, **attempt: Any) -> Run:
@@ -148,7 +154,7 @@ class RunStore(BaseRunStore):
                     raise AttributeError(f"attempts have no field {name!r}")
                 setattr(a, name, value)
 
-        run = self.update_run(run_id, change)
+        run = self.update_run(run_id, change, status_only=True)
         self.events.emit(
             StatusChanged(run_id, status=run.status.value, attempt=run.attempt.n, reason=run.reason)
         )
