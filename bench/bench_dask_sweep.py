@@ -72,6 +72,9 @@ def main() -> int:
     local = sweep(parallel=2)
     dask2 = sweep(parallel=2, executor=address)
     dask4 = sweep(parallel=4, executor=address)
+    from guild_jupyter.orchestration.executors.dask_executor import DaskExecutor
+
+    DaskExecutor.get(address).close()
     cluster.close()
 
     rows = [

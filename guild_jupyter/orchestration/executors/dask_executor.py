@@ -110,11 +110,20 @@ class DaskExecutor(Executor):
         except (OSError, TimeoutError, ValueError) as e:
             raise GuildError(f"cannot reach the Dask scheduler at {self.address}: {e}") from None
 
+    def close(self) -> None:
+        """Disconnect (and stop the LocalCluster this executor started); runs it still
+        follows are then lost, as if this process had ended."""
+        with self._lock:
+            if self._instances.get(self.address) is self:
+                del self._instances[self.address]
+        self._close()
+
     def _close(self) -> None:
         """At exit: our LocalCluster goes with this process (its runs are reconciled as lost)."""
         for closable in (self._client, self._cluster):
             try:
-                closable.close()
+                if closable is not None:
+                    closable.close()
             except Exception:
                 pass
 

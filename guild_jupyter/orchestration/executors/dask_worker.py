@@ -140,7 +140,7 @@ class RunTail:
         except (OSError, ValueError):
             return None
         attempt = record["attempts"][-1]
-        if attempt["status"] == self.status:
+        if attempt["status"] in (self.status, "pending"):  # the orchestrator knows pending
             return None
         self.status = attempt["status"]
         return {k: attempt.get(k) for k in ("status", "started", "stopped", "exit_code", "reason")}
@@ -185,10 +185,17 @@ def run_attempt(payload: dict[str, Any]) -> dict[str, Any]:
         store.index.remove(run_id)
 
 
-def _local_store(home: str) -> Any:
-    from guild_jupyter.storage.store import RunStore
+_stores: dict[str, Any] = {}
 
-    return RunStore(home, progress=lambda *a: None)
+
+def _local_store(home: str) -> Any:
+    """This worker's store, opened once (its index serialises the worker's threads)."""
+    store = _stores.get(home)
+    if store is None or not os.path.isdir(store.runs_dir):
+        from guild_jupyter.storage.store import RunStore
+
+        store = _stores[home] = RunStore(home, progress=lambda *a: None)
+    return store
 
 
 def _prepare(store: Any, payload: dict[str, Any]) -> str:
