@@ -516,3 +516,29 @@ def test_a_client_made_elsewhere_can_be_used(project, dask_store):
         run = start_run(path, store=dask_store, executor=name)
         assert run.status == "completed" and run.output() == "hello\n"
         assert DaskExecutor.get(name).client() is client
+
+
+def test_a_guildfile_operation_runs_on_the_cluster_and_a_pipeline_is_refused(
+    project, dask_store, cluster, address
+):
+    (project / "guild.yml").write_text(
+        textwrap.dedent(
+            """
+            train:
+              main: train
+              flags:
+                lr: 0.1
+            pipeline:
+              steps:
+                - train
+            """
+        )
+    )
+    (project / "train.py").write_text("lr = 0.1\nprint(f'loss: {lr}')\n")
+    run = start_run("train", {"lr": 0.5}, store=dask_store, executor=address)
+    assert run.status == "completed", run.output()
+    assert run.output() == "loss: 0.5\n"
+    assert run.attempt.host in worker_addresses(cluster)
+    with pytest.raises(GuildError, match="pipeline"):
+        start_run("pipeline", store=dask_store, executor=address)
+    assert len(dask_store.list_rows()) == 1

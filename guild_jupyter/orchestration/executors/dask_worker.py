@@ -227,7 +227,10 @@ def _prepare(store: Any, payload: dict[str, Any]) -> str:
 
     spec = dict(payload["spec"])
     spec["argv"] = [local(a) for a in spec["argv"]]
-    spec["env"] = {k: local(v) for k, v in (spec.get("env") or {}).items()}
+    spec["env"] = {  # PYTHONPATH and the like: each entry
+        k: os.pathsep.join(local(p) for p in v.split(os.pathsep)) if isinstance(v, str) else v
+        for k, v in (spec.get("env") or {}).items()
+    }
     spec["cwd"] = local(spec.get("cwd"))
     if spec["cwd"] is not None and not os.path.isdir(spec["cwd"]):
         spec["cwd"] = None  # a folder only the orchestrator's machine has: the run directory
