@@ -264,6 +264,9 @@ def test_the_executor_setting_is_the_default(project, dask_store, cluster, addre
     run = start_run(path, store=dask_store)
     assert run.status == "completed"
     assert run.attempt.host in worker_addresses(cluster)
+    flagged = script(project, "flagged.py", "x = 1\nprint(f'loss: {x}')\n")
+    sweep = run_sweep(flagged, {"x": [1, 2]}, store=dask_store, parallel=2)
+    assert {r.attempt.host in worker_addresses(cluster) for r in sweep.runs} == {True}
     (dask_store.home / "config.yaml").write_text("executor: local\n")
     local = start_run(path, store=dask_store)
     assert "executor" not in local.source and local.attempt.host == hostname()
