@@ -300,3 +300,36 @@ def test_guild_compare_agg_matches_the_cli(env):
     cli = json.loads(text(cells[4])[: text(cells[4]).rindex("]") + 1])
     assert sorted((r["flags"]["lr"], r["scalars"]["loss"]) for r in cli) == [(0.1, pytest.approx(0.1)), (0.2, pytest.approx(0.2))]
     assert "unknown scalar aggregate 'median'" in text(cells[5])
+
+
+def test_kernel_interrupt_stops_a_cell_sweep(env):
+    """A cell sweep runs while the cell awaits it: an interrupt stops the running trial
+    and starts no more."""
+    km, store, nbdir = env
+    before = run_ids(store)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=30)
+        msg_id = kc.execute("%%guild_run n=[1,2,3]\nn = 1\nimport time\nprint('trial', n, flush=True)\n"
+                            "for _ in range(600):\n    time.sleep(0.1)\n")
+        deadline, new = time.time() + 60, set()
+        while time.time() < deadline:
+            new = run_ids(store) - before
+            trials = [store.load_run(i) for i in new if store.load_run(i).kind != "sweep"]
+            if trials and "trial" in store.read_output(trials[0].id):
+                break
+            time.sleep(0.1)
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=60)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = kc.get_shell_msg(timeout=60)
+    finally:
+        kc.stop_channels()
+    runs = [store.load_run(i) for i in run_ids(store) - before]
+    (sweep,) = [r for r in runs if r.kind == "sweep"]
+    trials = [r for r in runs if r.kind != "sweep"]
+    assert sweep.status.value == "cancelled"
+    assert trials and all(t.status.value == "cancelled" for t in trials)
+    assert sum("trial" in store.read_output(t.id) for t in trials) == 1, [store.read_output(t.id) for t in trials]
+    assert len(trials) < 3

@@ -218,6 +218,11 @@ class GuildMagics(GuildCommands, Magics):
             executor=args.executor, **options
         )
         sweep = runner.create()
+        from guild_jupyter.notebook.foreground import current
+
+        holder = current()
+        if holder is not None:  # the cell awaits this thread: an interrupt stops the sweep
+            holder.cancel = lambda reason: sweep.stop() or True
         try:
             from guild_jupyter.widgets import show_sweep_widget
 
