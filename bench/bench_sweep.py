@@ -9,9 +9,13 @@ Two cases, each against its own bare baseline measured in the same run:
   ``CellOperation`` and the sweep API (what the magic calls); each trial runs the
   cell in a fresh process through the cell runner; bare is ``python cell.py``.
 
-Bare: a pool of 2 threads each running ``subprocess.run([python, file])``. The
-machine is shared and its load drifts, so each baseline is measured in two
-halves, before and after the sweep, and summed.
+Bare: a pool of 2 threads each running ``subprocess.run([python, file])``, each
+process in a session of its own as a trial's process is (with the kernel's
+autogroup scheduling, a process that shares the bench's session gets less CPU
+on a busy machine than one in its own: without this, a loaded machine makes
+the sweep look faster than bare). The machine is shared and its load drifts,
+so each baseline is measured in two halves, before and after the sweep, and
+summed. Quiet-machine figures are the ones to quote.
 
 Bar (DESIGN "Bars"): ours <= 10 % over the baseline (Ray Tune publishes 14 %
 on a 16-core machine). ``--quick``: 100 trials instead of 1,000.
@@ -37,7 +41,7 @@ def bare(path: str, n: int) -> float:
     t0 = time.perf_counter()
     with cf.ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda _: subprocess.run([sys.executable, path], capture_output=True,
-                                               check=True), range(n)))
+                                               check=True, start_new_session=True), range(n)))
     return time.perf_counter() - t0
 
 

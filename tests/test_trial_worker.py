@@ -317,3 +317,30 @@ def test_a_worker_trial_and_another_run_share_the_global_slots(project, store, m
     assert all(r.status == "completed" for r in runs)
     spans = sorted((r.started, r.stopped) for r in runs)
     assert all(s2 >= e1 for (_, e1), (s2, _) in zip(spans, spans[1:], strict=False))
+
+
+def test_worker_trials_sample_resources(project, store, monkeypatch):
+    monkeypatch.setenv("GUILD_JUPYTER_SAMPLE_INTERVAL", "0.2")
+    (project / "busy.py").write_text(
+        "import time\nx = 1\nb = [0] * 10**6\nt = time.time()\nwhile time.time() - t < 1.4: pass\n"
+        "print(f'loss: {x}')\n"
+    )
+    sweep = gj.run("busy.py", {"x": "[1, 2]"}, store=store, parallel=2, echo=False)
+    for t in sweep.runs:
+        keys = {p[0] for p in store.iter_run_points(t.id)}
+        assert {"loss", "sys/cpu_percent", "sys/mem_rss_mb"} <= keys, keys
+
+
+def test_a_grandchild_holding_the_output_open_does_not_hold_the_trial(project, store):
+    """A run's lifetime is its process group's: what the process leaves behind is stopped."""
+    (project / "spawner.py").write_text(
+        "import subprocess, sys\nx = 1\n"
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print(f'loss: {x}')\n"
+    )
+    t0 = time.time()
+    sweep = gj.run("spawner.py", {"x": "[1, 2]"}, store=store, parallel=2, echo=False)
+    assert time.time() - t0 < 20
+    assert all(t.status == "completed" for t in sweep.runs)
+    for t in sweep.runs:
+        assert "loss: " in store.read_output(t.id)
