@@ -31,6 +31,9 @@ def cluster():
     )
     client = distributed.Client(c, set_as_default=False)
     yield c, client
+    from guild_jupyter.orchestration.executors.dask_executor import DaskExecutor
+
+    DaskExecutor.get(c.scheduler_address).close()  # the tests' runs followed through it
     client.close()
     c.close()
 
