@@ -548,3 +548,22 @@ def test_a_guildfile_operation_runs_on_the_cluster_and_a_pipeline_is_refused(
     with pytest.raises(GuildError, match="pipeline"):
         start_run("pipeline", store=dask_store, executor=address)
     assert len(dask_store.list_rows()) == 1
+
+
+def test_restart_of_a_dask_run_goes_back_to_the_cluster(project, dask_store, cluster, address):
+    path = script(
+        project,
+        "second.py",
+        """
+        import os, sys
+        print("attempt", os.environ["GUILD_JUPYTER_ATTEMPT"])
+        sys.exit(0 if os.environ["GUILD_JUPYTER_ATTEMPT"] == "2" else 1)
+        """,
+    )
+    run = start_run(path, store=dask_store, executor=address)
+    assert run.status == "failed" and run.reason == "exit code 1"
+    again = Controller(dask_store).restart(run.id)
+    assert again.status == "completed"
+    assert [a.status.value for a in again.attempts] == ["failed", "completed"]
+    assert again.attempts[1].host in worker_addresses(cluster)
+    assert again.output() == "attempt 1\nattempt 2\n"
