@@ -118,14 +118,15 @@ class DaskRun:
             unpack(files, self.store.run_dir(self.run_id), refuse=CLIENT_OWNED)
         requested = stop_requested(self.store, self.run_id)
         lost = result.get("lost")
-        if requested:
-            status, reason, code = RunStatus.CANCELLED, requested, result.get("exit_code")
-        elif lost:
-            status, reason, code = RunStatus.FAILED, lost, None
-        else:
+        if lost:
+            status = RunStatus.CANCELLED if requested else RunStatus.FAILED
+            reason, code = requested or lost, None
+        else:  # as the worker's supervisor recorded it (a run that ended first stays ended)
             status = RunStatus(result["status"])
             reason, code = result.get("reason"), result.get("exit_code")
-            if not status.terminal:  # cannot happen with a supervisor that ended cleanly
+            if status is RunStatus.CANCELLED:
+                reason = requested or reason
+            elif not status.terminal:  # cannot happen with a supervisor that ended cleanly
                 status, reason = RunStatus.FAILED, f"the worker's run ended {status.value}"
         run = self.store.load_run(self.run_id)
         if status is RunStatus.COMPLETED and run.status is RunStatus.PENDING:
