@@ -110,9 +110,13 @@ class TrialWorker:
             for trial in self.queue:
                 trial.stop_reason = trial.stop_reason or "its sweep ended before it started"
         self._dispatch()
-        for t in list(self.threads):  # finish the running ones
-            t.join()
-        return 0
+        while True:  # finish the running ones (a thread may start another as it ends)
+            with self.lock:
+                alive = [t for t in self.threads if t.is_alive()]
+                self.threads = alive
+            if not alive:
+                return 0
+            alive[0].join()
 
     def _accept(self, message: dict[str, Any]) -> None:
         trial = Trial(message["trial"], float(message["created"]), LaunchSpec(**message["spec"]))
@@ -137,8 +141,9 @@ class TrialWorker:
                 start.append(t)
         for t in start:
             thread = threading.Thread(target=self._run, args=(t,), name=t.run_id[:8], daemon=True)
-            self.threads = [th for th in self.threads if th.is_alive()] + [thread]
-            thread.start()
+            with self.lock:
+                self.threads = [th for th in self.threads if th.is_alive()] + [thread]
+                thread.start()  # under the lock: the final join never misses a started thread
 
     def _release(self, trial: Trial) -> None:
         """The trial's process has ended: the next queued trial may start (before this one's
