@@ -75,6 +75,7 @@ class DaskExecutor(Executor):
         self._runs: dict[str, DaskRun] = {}
         self._ended: list[tuple[float, DaskRun, dict[str, Any]]] = []
         self._connect_lock = threading.Lock()
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"DaskExecutor({self.address or 'LocalCluster'})"
@@ -120,6 +121,7 @@ class DaskExecutor(Executor):
 
     def _close(self) -> None:
         """At exit: our LocalCluster goes with this process (its runs are reconciled as lost)."""
+        self._closed = True
         for closable in (self._client, self._cluster):
             try:
                 if closable is not None:
@@ -185,7 +187,7 @@ class DaskExecutor(Executor):
         self.inbox.put(("event", event[1]))  # on the client's event loop: no I/O here
 
     def _apply_loop(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 item = self.inbox.get(timeout=0.1)
             except queue.Empty:
