@@ -567,3 +567,18 @@ def test_restart_of_a_dask_run_goes_back_to_the_cluster(project, dask_store, clu
     assert [a.status.value for a in again.attempts] == ["failed", "completed"]
     assert again.attempts[1].host in worker_addresses(cluster)
     assert again.output() == "attempt 1\nattempt 2\n"
+
+
+def test_the_cli_runs_on_the_cluster_and_refuses_background(project, dask_store, cluster, address):
+    from tests.conftest import cli
+
+    script(project, "hello.py", "x = 1\nprint(f'loss: {x}')\n")
+    done = cli("run", "hello.py", "x=3", "--executor", address, home=dask_store.home)
+    assert done.returncode == 0, done.stderr
+    assert "loss: 3" in done.stdout
+    (row,) = dask_store.list_rows()
+    assert dask_store.load_run(row["id"]).attempt.host in worker_addresses(cluster)
+    refused = cli("run", "hello.py", "--background", "--executor", address, home=dask_store.home)
+    assert refused.returncode != 0
+    assert "--background needs the local executor" in refused.stderr
+    assert len(dask_store.list_rows()) == 1
