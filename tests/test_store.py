@@ -67,6 +67,8 @@ def test_references(store):
         store.resolve("ffffffffff")
     with pytest.raises(RunNotFound, match="invalid run reference 'not-a-run'"):
         store.resolve("not-a-run")
+    with pytest.raises(RunNotFound, match="invalid run reference"):  # isdigit() but not int()
+        store.resolve("\u00b2")
 
 
 def test_ambiguous_prefix(store):

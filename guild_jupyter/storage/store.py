@@ -193,7 +193,7 @@ class RunStore(BaseRunStore):
     def resolve_id(self, ref: str | int, *, deleted: bool | None = False) -> str:
         text = str(ref).strip()
         where = "" if deleted is None else f" AND deleted={int(deleted)}"
-        if text.isdigit() and (isinstance(ref, int) or len(text) < 6):
+        if text.isascii() and text.isdigit() and (isinstance(ref, int) or len(text) < 6):
             n = int(text)
             rows = (
                 self.index.execute(
