@@ -36,6 +36,7 @@ from typing import Any
 PREFIX = "get_ipython().run_cell_magic('guild_run', "
 _SYNC_OPTIONS = ("inline", "background", "help_op", "print_trials")
 WAKE = 0.1  # seconds
+WIDGET_DELAY = 0.25  # seconds a foreground run goes on before its RunWidget is built
 
 
 class Foreground:
@@ -47,6 +48,51 @@ class Foreground:
     def __init__(self) -> None:
         self.cancel: Callable[[str], bool] | None = None
         self.widget: Any = None  # the run's RunWidget, finished before the cell ends
+        self._showing: threading.Thread | None = None
+        self._ended = threading.Event()
+        self._handle: Any = None
+
+    def show_widget(self, run: Any, store: Any) -> None:
+        """Keep the run's place in the cell's output (an empty display, before any output
+        line) and, once the run has gone on for ``WIDGET_DELAY``, put its live RunWidget
+        there. A run that ends sooner gets no widget (its final state is the cell's
+        result, as a Run shows itself): building a widget (~15 comm messages) would cost
+        a short cell more than the run."""
+        from IPython.display import display
+
+        self._handle = display({"text/plain": ""}, raw=True, display_id=True)
+        self._ended = threading.Event()
+        context = contextvars.copy_context()
+
+        def show() -> None:
+            if self._ended.wait(WIDGET_DELAY):
+                return
+            try:
+                from guild_jupyter.widgets.run_widget import RunWidget
+
+                widget = RunWidget(run, store, watch=False)
+                widget.display_handle = self._handle
+                self._handle.update(widget)
+                widget.watch()
+                self.widget = widget
+            except ImportError:  # no ipywidgets: the output and the result are the view
+                pass
+            except Exception:  # the run goes on without its widget
+                import logging
+
+                logging.getLogger("guild_jupyter.widgets").exception("showing the run's widget failed")
+
+        self._showing = threading.Thread(target=context.run, args=(show,), name="guild-widget", daemon=True)
+        self._showing.start()
+
+    def end_widget(self) -> None:
+        """The run ended: no widget from now on; a shown one sends its final state now."""
+        if self._showing is None:
+            return
+        self._ended.set()
+        self._showing.join()
+        if self.widget is not None:
+            self.widget.finish()
 
 
 _CURRENT: contextvars.ContextVar[Foreground | None] = contextvars.ContextVar(
@@ -87,7 +133,10 @@ def _may_await(line: str) -> bool:
     if magics is None:
         return False
     try:  # the magic's own parser (abbreviations too); a bad line stays synchronous and fails there
-        args = magics.guild_run.parser.parse_args(shlex.split(line))
+        argv = shlex.split(line)
+        if any(a in ("-h", "--help") for a in argv):
+            return False
+        args = magics.guild_run.parser.parse_args(argv)
     except BaseException:
         return False
     return not any(getattr(args, name, False) for name in _SYNC_OPTIONS)

@@ -84,7 +84,7 @@ class _Tracked:
         holder = current()
         if holder is not None:
             holder.cancel = lambda reason: _stop_launched(store, run.id, reason)
-            holder.widget = _show_widget(run, store)
+            holder.show_widget(run, store)
         return spec
 
 
@@ -110,17 +110,17 @@ def _start_interruptible(op: Any, flags: dict[str, str], *, store: Any, **option
     from guild_jupyter.notebook.submission import start, stop_run
 
     tracked = _Tracked(op)
+    holder = current()
     try:
-        run = start(tracked, flags, store=store, **options)
-        holder = current()
-        if holder is not None and holder.widget is not None and run.status.terminal:
-            holder.widget.finish()
-        return run
+        return start(tracked, flags, store=store, **options)
     except KeyboardInterrupt:
         if tracked.run_id is not None and not store.load_run(tracked.run_id).status.terminal:
             run = stop_run(store, tracked.run_id, wait=True, reason="interrupted")
             raise UsageError(f"run {run.short_id} {run.status.value}: interrupted") from None
         raise
+    finally:
+        if holder is not None:
+            holder.end_widget()
 
 
 def _filters(p: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import ipywidgets as W
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from guild_jupyter.widgets import render
 from guild_jupyter.widgets.updater import updater
@@ -55,16 +56,20 @@ class RunWidget(W.VBox):
         self._series: dict[str, list[float]] = {}
         self._elapsed = ""
         self._reconciled = time.monotonic()
-        self.status = W.HTML(render.badge(self._status))
-        self.title = W.HTML(f"<b>{html.escape(self.run.op)}</b> <code>{self.run.short_id}</code>")
-        self.elapsed = W.Label("")
-        self.scalars = W.HTML("")
-        self.output = W.HTML("")
+        # the text parts share one layout and one style: a new widget is ~one comm message per
+        # model, so this halves what showing a widget sends (foreground cells pay it per run)
+        plain, style = W.Layout(), HTMLStyle()
+        self.status = W.HTML(render.badge(self._status), layout=plain, style=style)
+        self.title = W.HTML(f"<b>{html.escape(self.run.op)}</b> <code>{self.run.short_id}</code>",
+                            layout=plain, style=style)
+        self.elapsed = W.HTML("", layout=plain, style=style)
+        self.scalars = W.HTML("", layout=plain, style=style)
+        self.output = W.HTML("", layout=plain, style=style)
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop",
                                     tooltip="Stop this run", layout=W.Layout(width="auto"),
                                     disabled=self._status in TERMINAL)
         self.stop_button.on_click(self._on_stop)
-        self.message = W.HTML("")
+        self.message = W.HTML("", layout=plain, style=style)
         header = W.HBox([self.status, self.title, self.elapsed, self.stop_button, self.message],
                         layout=W.Layout(align_items="center", grid_gap="8px"))
         super().__init__([header, self.scalars, self.output])
