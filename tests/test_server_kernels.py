@@ -113,8 +113,22 @@ def test_cell_run_is_launched_by_the_server(server):
     assert run.status.value == "completed" and run.source["submitted_via"] == "server"
     assert re.search(rf"200 POST /guild/api/runs/{run.id}/start ", log_text(s))
     # the run inherited the kernel's environment (the server has no JPY_PARENT_PID of its own)
-    prov = json.load(open(os.path.join(store.meta_dir(run.id), "provenance.json")))
+    with open(os.path.join(store.meta_dir(run.id), "provenance.json")) as f:
+        prov = json.load(f)
     assert prov["env"].get("JPY_PARENT_PID") == str(s.proc.pid)
+    # %guild run and %guild rerun go the same way
+    (nbdir / "train.py").write_text("lr = 0.1\nprint(f'loss: {lr}')\n")
+    before = ids(store)
+    out = execute(kc, "%guild run train.py lr=0.3")
+    assert not out["errors"] and "loss: 0.3" in out["text"], out
+    script_run = newest(store, before)
+    assert script_run.source["submitted_via"] == "server" and script_run.status.value == "completed"
+    before = ids(store)
+    out = execute(kc, f"%guild rerun {script_run.id} lr=0.4")
+    assert not out["errors"] and "loss: 0.4" in out["text"], out
+    again = newest(store, before)
+    assert again.source["submitted_via"] == "server" and again.source.get("rerun_of") == script_run.id
+    assert re.search(rf"200 POST /guild/api/runs/{again.id}/start ", log_text(s))
 
 
 def test_guild_stop_goes_through_the_server(server):

@@ -11,7 +11,13 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
 from tests.server_conftest import (  # noqa: F401  (fixtures)
-    api, gj_store, http_server, http_server_client, jp_server_config, script, wait_for,
+    api,
+    gj_store,
+    http_server,
+    http_server_client,
+    jp_server_config,
+    script,
+    wait_for,
 )
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)

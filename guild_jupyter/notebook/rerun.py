@@ -84,8 +84,8 @@ def rerun(ref: str | int, overrides: Mapping[str, Any] | None = None, *, store: 
           background: bool = False, echo: Callable[[str], None] | None = None, label: str | None = None,
           namespace: dict[str, Any] | None = None) -> Run:
     """Start the new run; with ``check``, attach a :class:`CheckReport` as ``run.check``."""
-    from guild_jupyter.experiment.runner import start_operation
     from guild_jupyter.model.flags import resolve_flags
+    from guild_jupyter.notebook.submission import start
 
     if check and background:
         raise GuildError("--check needs the new run to finish: drop --background")
@@ -100,8 +100,8 @@ def rerun(ref: str | int, overrides: Mapping[str, Any] | None = None, *, store: 
         op.run_source = wrapped.run_source  # type: ignore[method-assign]
         new = run_inline(op, resolved, store=store, namespace=namespace, label=label, tags=old.tags)
     else:
-        new = start_operation(wrapped, overrides, store=store, label=label, tags=old.tags,
-                              background=background, echo=echo)
+        # through this kernel's Jupyter server when one answers
+        new = start(wrapped, overrides, store=store, label=label, tags=old.tags, background=background, echo=echo)
     if check:
         new.check = compare_scalars(store, old, new)  # type: ignore[attr-defined]
     return new

@@ -34,9 +34,14 @@ _lock = threading.Lock()
 _cache: dict[str, Any] = {}  # "client": ServerClient | None, "checked": monotonic time
 
 
+def in_server() -> bool:
+    """This process is the Jupyter server with the extension (it exports its own pid)."""
+    return os.environ.get("GUILD_JUPYTER_SERVER_PID") == str(os.getpid())
+
+
 def server_client() -> Any:
     """The server client of this kernel, or None (cached; see the module docstring)."""
-    if os.environ.get("GUILD_JUPYTER_SUBMIT", "") == "embedded":
+    if os.environ.get("GUILD_JUPYTER_SUBMIT", "") == "embedded" or in_server():
         return None
     if not (os.environ.get("JPY_PARENT_PID") or os.environ.get("GUILD_JUPYTER_SERVER_PID")):
         return None  # no server could have started this process: nothing to look up
@@ -80,8 +85,8 @@ def start(op: Any, flags: Mapping[str, Any] | None, *, store: Any, label: str = 
 
     extra = {k: v for k, v in options.items() if v not in (None, "local")}
     client = None if extra else server_client()
-    if client is None:
-        return start_operation(Via(op, "embedded"), flags, store=store, label=label, tags=tags,
+    if client is None:  # (in the server process itself, its orchestrator is the embedded one)
+        return start_operation(Via(op, "server" if in_server() else "embedded"), flags, store=store, label=label, tags=tags,
                                background=background, retries=retries, echo=echo, **options)
     run, spec = prepare(op, flags, store=store, label=label, tags=tags, retries=retries)
     from guild_jupyter.errors import RunNotFound
