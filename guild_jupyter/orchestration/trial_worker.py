@@ -61,7 +61,18 @@ log = logging.getLogger("guild_jupyter.trial_worker")
 
 
 class Trial:
-    __slots__ = ("run_id", "created", "spec", "stop_reason", "proc", "stopper", "active")
+    __slots__ = (
+        "run_id",
+        "created",
+        "spec",
+        "stop_reason",
+        "proc",
+        "stopper",
+        "active",
+        "go",
+        "env",
+        "recorder",
+    )
 
     def __init__(self, run_id: str, created: float, spec: LaunchSpec) -> None:
         self.run_id, self.created, self.spec = run_id, created, spec
@@ -69,6 +80,9 @@ class Trial:
         self.proc: subprocess.Popen[bytes] | None = None
         self.stopper: threading.Thread | None = None
         self.active = False  # counts against the sweep's parallel limit
+        self.go = threading.Event()  # its turn to start (or to end, stopped)
+        self.env: dict[bytes, bytes] = {}
+        self.recorder: RunRecorder | None = None
 
 
 class TrialWorker:
@@ -126,6 +140,12 @@ class TrialWorker:
             if self.stopping:
                 trial.stop_reason = self.stopping
             self.queue.append(trial)
+            # its thread starts now and gets ready while it waits for its turn
+            thread = threading.Thread(
+                target=self._run, args=(trial,), name=trial.run_id[:8], daemon=True
+            )
+            self.threads = [th for th in self.threads if th.is_alive()] + [thread]
+            thread.start()  # under the lock: the final join never misses a started thread
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -140,10 +160,7 @@ class TrialWorker:
                 self.active += 1
                 start.append(t)
         for t in start:
-            thread = threading.Thread(target=self._run, args=(t,), name=t.run_id[:8], daemon=True)
-            with self.lock:
-                self.threads = [th for th in self.threads if th.is_alive()] + [thread]
-                thread.start()  # under the lock: the final join never misses a started thread
+            t.go.set()
 
     def _release(self, trial: Trial) -> None:
         """The trial's process has ended: the next queued trial may start (before this one's
@@ -216,6 +233,8 @@ class TrialWorker:
     def _run(self, trial: Trial) -> None:
         status = None
         try:
+            self._prepare(trial)
+            trial.go.wait()
             status = self._supervise(trial)
         except Exception as e:
             log.exception("trial %s failed in the worker", trial.run_id)
@@ -240,10 +259,30 @@ class TrialWorker:
             except Exception:
                 return None
 
+    def _prepare(self, trial: Trial) -> None:
+        """What a trial needs before its process starts, done while it waits its turn, so
+        that a process ending is followed by the next one starting, and little else."""
+        rid, spec = trial.run_id, trial.spec
+        reason = stop_requested(self.store, rid)
+        if reason is not None:
+            self._stop(trial, reason)
+        own = dict(spec.env)  # the trial's variables over the worker's (the submitter's) own
+        own.update(
+            RUN_ID=rid,
+            RUN_DIR=os.path.join(self.store.runs_dir, rid),
+            GUILD_JUPYTER_HOME=str(self.store.home),
+            GUILD_JUPYTER_ATTEMPT="1",
+            PYTHONUNBUFFERED="1",
+        )
+        env = dict(self._base_env)  # encoded once: the child's environment costs a dict copy
+        env.update((os.fsencode(k), os.fsencode(v)) for k, v in own.items())
+        trial.env = env
+        trial.recorder = RunRecorder(self.store, rid, spec.output_scalars)
+
     def _supervise(self, trial: Trial) -> str | None:
         rid = trial.run_id
         slot = None
-        if trial.stop_reason is None and stop_requested(self.store, rid) is None:
+        if trial.stop_reason is None:
             if self._my_turn(trial) and not self.pool.throttled():
                 slot = self.pool.try_acquire(rid)
             if slot is None:  # a wait: say who owns the pending trial meanwhile
@@ -252,6 +291,8 @@ class TrialWorker:
                     rid, lambda: trial.stop_reason is not None, lambda: self._my_turn(trial)
                 )
         if slot is None:
+            if trial.recorder is not None:
+                trial.recorder.close()
             reason = trial.stop_reason or stop_requested(self.store, rid) or "stopped"
             return self._end(rid, RunStatus.CANCELLED, reason=reason)
         try:
@@ -280,19 +321,10 @@ class TrialWorker:
         return False
 
     def _attempt(self, trial: Trial, slot: Any) -> str | None:
-        rid, spec = trial.run_id, trial.spec
+        rid, spec, env = trial.run_id, trial.spec, trial.env
         run_dir = os.path.join(self.store.runs_dir, rid)
-        own = dict(spec.env)  # the trial's variables over the worker's (the submitter's) own
-        own.update(
-            RUN_ID=rid,
-            RUN_DIR=run_dir,
-            GUILD_JUPYTER_HOME=str(self.store.home),
-            GUILD_JUPYTER_ATTEMPT="1",
-            PYTHONUNBUFFERED="1",
-        )
-        env = dict(self._base_env)  # encoded once: the child's environment costs a dict copy
-        env.update((os.fsencode(k), os.fsencode(v)) for k, v in own.items())
-        recorder = RunRecorder(self.store, rid, spec.output_scalars)
+        recorder = trial.recorder
+        assert recorder is not None
         try:
             with self.lock:
                 if trial.stop_reason is not None:
