@@ -292,3 +292,50 @@ def test_headless_foreground_cell_keeps_final_state_as_text_and_html(env):
 
     body, _ = HTMLExporter().from_notebook_node(nb)
     assert "guild-run" in body and "loss: 0.5" in body
+
+
+def test_stop_all_button_stops_a_running_cell_sweep(env):
+    """A cell sweep runs while its cell awaits it: the SweepWidget's "Stop all" click is
+    dispatched at once, the running trial is cancelled and no more trials start."""
+    km, store, nbdir = env
+    execute(km, nbdir, ["%load_ext guild_jupyter"])
+    before = {r["id"] for r in store.list_rows()}
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=30)
+        msg_id = kc.execute("%%guild_run n=[1,2,3]\nn = 1\nimport time\nprint('trial', n, flush=True)\n"
+                            "for _ in range(600):\n    time.sleep(0.1)\n")
+        button, clicked, outputs, deadline = None, False, [], time.time() + 90
+        while time.time() < deadline:
+            try:
+                msg = kc.get_iopub_msg(timeout=0.2)
+            except Exception:
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "comm_open" and content["data"]["state"].get("description") == "Stop all":
+                button = content["comm_id"]
+            elif kind in ("stream", "display_data", "update_display_data", "execute_result"):
+                outputs.append(content)
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+            started = not clicked and any(  # the trial's process is going (as the widget shows)
+                store.load_run(r["id"]).kind != "sweep" and "trial 1" in store.read_output(r["id"])
+                for r in store.list_rows() if r["id"] not in before)
+            if button and not clicked and started:
+                kc.shell_channel.send(kc.session.msg("comm_msg", {
+                    "comm_id": button, "data": {"method": "custom", "content": {"event": "click"}}}))
+                clicked = True
+    finally:
+        kc.stop_channels()
+    assert clicked, outputs
+    runs = [store.load_run(r["id"]) for r in store.list_rows(deleted=None) if r["id"] not in before]
+    (sweep,) = [r for r in runs if r.kind == "sweep"]
+    trials = [r for r in runs if r.kind != "sweep"]
+    assert sweep.status.value == "cancelled" and all(t.status.value == "cancelled" for t in trials), [(t.status.value, t.reason, t.created, t.stopped) for t in trials]
+    assert sum("trial" in store.read_output(t.id) for t in trials) == 1
+    # the sweep's table was brought to its final state before the cell ended
+    finals = [o for o in outputs if "data" in o and "Sweep" in o["data"].get("text/plain", "")]
+    assert finals and "[cancelled]" in finals[-1]["data"]["text/plain"]

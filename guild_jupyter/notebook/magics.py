@@ -223,13 +223,18 @@ class GuildMagics(GuildCommands, Magics):
         holder = current()
         if holder is not None:  # the cell awaits this thread: an interrupt stops the sweep
             holder.cancel = lambda reason: sweep.stop() or True
+        widget = None
         try:
             from guild_jupyter.widgets import show_sweep_widget
 
-            show_sweep_widget(sweep)  # a live table of the trials, updated as they run
+            widget = show_sweep_widget(sweep)  # a live table of the trials, updated as they run
         except ImportError:
             pass
-        return runner.run(sweep)
+        try:
+            return runner.run(sweep)
+        finally:
+            if widget is not None:  # the final table, in this cell's output even if it is the last
+                widget.finish()
 
     @line_magic
     def guild(self, line: str) -> Any:

@@ -45,7 +45,7 @@ class SubmitMixin:
         if unknown:
             raise BadRequest(f"unknown field(s) in the request: {', '.join(sorted(unknown))}")
         op = body.get("op")
-        if not isinstance(op, str) or not op.strip():
+        if not isinstance(op, str) or not op.strip() or "\0" in op:
             raise BadRequest("'op' must be a script (.py) or notebook (.ipynb) path, or a guild.yml operation")
         flags = body.get("flags") or {}
         if not isinstance(flags, dict):

@@ -83,11 +83,15 @@ class RunWidget(W.VBox):
         if self._status not in TERMINAL:
             updater().add(self)
 
-    def finish(self) -> None:
+    def finish(self, timeout: float = 15.0) -> None:
         """Send the final state now (a foreground cell calls this before it ends, so the
         cell's own output holds the final state even when it is a notebook's last cell)."""
         updater().remove(self)
+        deadline = time.monotonic() + timeout
         while self._poll():
+            if time.monotonic() > deadline:  # not ended yet (a trial being stopped): live again
+                updater().add(self)
+                return
             time.sleep(0.02)
 
     # reading the store ---------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
+import time
 from typing import Any
 
 import ipywidgets as W
@@ -29,6 +30,7 @@ class SweepWidget(W.VBox):
         self.last_error: str | None = None
         self.display_handle: Any = None
         self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()
         self._key: Any = None
         self._status = sweep.run.status.value
         self._trials: list[dict[str, Any]] = []
@@ -51,7 +53,21 @@ class SweepWidget(W.VBox):
     def _done(self) -> bool:
         return self._status in TERMINAL and all(t["status"] in TERMINAL for t in self._trials)
 
+    def finish(self, timeout: float = 15.0) -> None:
+        """Send the final table now (a cell sweep calls this before its cell ends)."""
+        updater().remove(self)
+        deadline = time.monotonic() + timeout
+        while self._poll():
+            if time.monotonic() > deadline:  # not ended yet (a trial being stopped): live again
+                updater().add(self)
+                return
+            time.sleep(0.02)
+
     def _poll(self) -> bool:
+        with self._poll_lock:  # the updater thread and finish() may both poll
+            return self._poll_once()
+
+    def _poll_once(self) -> bool:
         store = self.store
         _, rows = store.index.query(
             "SELECT (SELECT status FROM runs WHERE id=?), count(*), max(updated) FROM runs WHERE sweep=? OR id=?",
