@@ -344,3 +344,13 @@ def test_a_grandchild_holding_the_output_open_does_not_hold_the_trial(project, s
     assert all(t.status == "completed" for t in sweep.runs)
     for t in sweep.runs:
         assert "loss: " in store.read_output(t.id)
+
+
+def test_without_the_worker_each_trial_has_its_own_supervisor(project, store, monkeypatch):
+    monkeypatch.setenv("GUILD_JUPYTER_TRIAL_WORKER", "0")
+    (project / "train.py").write_text("lr = 0.1\nprint(f'loss: {lr}')\n")
+    sweep = gj.run("train.py", {"lr": "[0.1, 0.2]"}, store=store, parallel=2, echo=False)
+    trials = sweep.runs
+    assert all(t.status == "completed" for t in trials)
+    assert len({t.attempt.pid for t in trials}) == 2
+    assert not os.path.exists(os.path.join(store.meta_dir(sweep.id), "sourcecode"))
