@@ -10,10 +10,12 @@ its own process group, tees its output with per-line timestamps, parses
 scalars, samples resources, writes provenance, and records the status.
 
 Protocol, JSON lines on one stream socket: the driver sends
-``{"trial": id, "created": t, "spec": {...}}``; the worker answers
-``{"done": id, "status": s}`` when the trial's end is recorded. The driver
-closing its side means "no more trials": the worker finishes the running ones
-(they are runs, not the driver's children) and exits.
+``{"trial": id, "created": t, "spec": {...}, "parallel": n}``; the worker
+runs at most ``n`` at once, queues the rest (their threads get them ready
+meanwhile), and answers ``{"done": id, "status": s}`` when a trial's end is
+recorded. The driver closing its side means "no more trials": the worker
+cancels the queued ones, finishes the running ones (they are runs, not the
+driver's children) and exits.
 
 Stopping: each trial's attempt names the worker as its supervisor (pid and
 start time), so ``Controller.stop`` works unchanged: it writes the trial's
