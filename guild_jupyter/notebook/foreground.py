@@ -48,9 +48,9 @@ class Foreground:
     def __init__(self) -> None:
         self.cancel: Callable[[str], bool] | None = None
         self.widget: Any = None  # the run's RunWidget, finished before the cell ends
-        self._showing: threading.Thread | None = None
-        self._ended = threading.Event()
-        self._handle: Any = None
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self._ended = self._building = False
 
     def show_widget(self, run: Any, store: Any) -> None:
         """Keep the run's place in the cell's output (an empty display, before any output
@@ -60,19 +60,19 @@ class Foreground:
         a short cell more than the run."""
         from IPython.display import display
 
-        self._handle = display({"text/plain": ""}, raw=True, display_id=True)
-        self._ended = threading.Event()
-        context = contextvars.copy_context()
+        handle = display({"text/plain": ""}, raw=True, display_id=True)
 
-        def show() -> None:
-            if self._ended.wait(WIDGET_DELAY):
-                return
+        def build() -> None:
+            with self._lock:
+                if self._ended:
+                    return
+                self._building = True
             try:
                 from guild_jupyter.widgets.run_widget import RunWidget
 
                 widget = RunWidget(run, store, watch=False)
-                widget.display_handle = self._handle
-                self._handle.update(widget)
+                widget.display_handle = handle
+                handle.update(widget)
                 widget.watch()
                 self.widget = widget
             except ImportError:  # no ipywidgets: the output and the result are the view
@@ -82,17 +82,23 @@ class Foreground:
 
                 logging.getLogger("guild_jupyter.widgets").exception("showing the run's widget failed")
 
-        self._showing = threading.Thread(target=context.run, args=(show,), name="guild-widget", daemon=True)
-        self._showing.start()
+        self._timer = threading.Timer(WIDGET_DELAY, contextvars.copy_context().run, args=(build,))
+        self._timer.daemon = True
+        self._timer.start()
 
     def end_widget(self) -> None:
-        """The run ended: no widget from now on; a shown one sends its final state now."""
-        if self._showing is None:
+        """The run ended: no widget from now on; a shown one sends its final state now.
+        (A short run's timer is just cancelled: no wait for another thread.)"""
+        if self._timer is None:
             return
-        self._ended.set()
-        self._showing.join()
-        if self.widget is not None:
-            self.widget.finish()
+        self._timer.cancel()
+        with self._lock:
+            self._ended = True
+            building = self._building
+        if building:
+            self._timer.join()
+            if self.widget is not None:
+                self.widget.finish()
 
 
 _CURRENT: contextvars.ContextVar[Foreground | None] = contextvars.ContextVar(
