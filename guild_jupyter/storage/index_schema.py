@@ -6,6 +6,7 @@ here writes one run's row, tags and scalar summaries inside a transaction.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -85,6 +86,15 @@ def flag_cell(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=256)
+def _upsert_sql(cols: tuple[str, ...]) -> str:
+    """The upsert of a row with these columns (runs of one operation share it)."""
+    names = ",".join(quote(c) for c in cols)
+    marks = ",".join("?" * len(cols))
+    updates = ",".join(f"{quote(c)}=excluded.{quote(c)}" for c in cols[1:])
+    return f"INSERT INTO runs ({names}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}"
+
+
 class IndexWriter:
     """Statements that run inside one write transaction."""
 
@@ -135,13 +145,7 @@ class IndexWriter:
             self.ensure_column(col, isinstance(value, bool))
             cols.append(col)
             values.append(flag_cell(value))
-        names = ",".join(quote(c) for c in cols)
-        marks = ",".join("?" * len(cols))
-        updates = ",".join(f"{quote(c)}=excluded.{quote(c)}" for c in cols[1:])
-        self.conn.execute(
-            f"INSERT INTO runs ({names}) VALUES ({marks}) ON CONFLICT(id) DO UPDATE SET {updates}",
-            values,
-        )
+        self.conn.execute(_upsert_sql(tuple(cols)), values)
         self.conn.execute("DELETE FROM run_tags WHERE run=?", (run.id,))
         if run.tags:
             self.conn.executemany(

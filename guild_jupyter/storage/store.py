@@ -88,9 +88,11 @@ class RunStore(BaseRunStore):
 
     def add_run(self, run: Run) -> Run:
         """Write a run built in memory (by :func:`new_run`, possibly already ended) in one go."""
-        meta = self.runs_dir / run.id / layout.META_DIR
-        os.makedirs(meta)
-        self._write_record(run, str(meta))
+        run_dir = os.path.join(self.runs_dir, run.id)
+        meta = os.path.join(run_dir, layout.META_DIR)
+        os.mkdir(run_dir)  # ``runs/`` exists: two mkdirs, not makedirs' look-ups
+        os.mkdir(meta)
+        self._write_record(run, meta)
         self.index.upsert_run(run)
         run._store = self
         self.events.emit(RunCreated(run.id, op=run.op))
