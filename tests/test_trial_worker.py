@@ -86,6 +86,8 @@ def test_a_trial_is_a_full_run(project, store, monkeypatch, launcher):
     # the sweep keeps the code it ran; the trials' unchanged files are links to it, not copies
     shared = os.path.join(store.meta_dir(sweep.id), "sourcecode", "helper.txt")
     assert os.stat(shared).st_nlink == 4
+    provenance = os.path.join(store.meta_dir(sweep.id), "provenance.json")  # collected once
+    assert os.stat(provenance).st_nlink == 4 and '"packages"' in open(provenance).read()
     df = gj.runs(store=store)
     assert sorted(df["scalars.loss"]) == [0.2, 0.4, 0.6]
     assert sweep.best.flags == {"lr": 0.1}

@@ -32,7 +32,6 @@ import collections
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -54,6 +53,7 @@ from guild_jupyter.orchestration.process_info import (
 )
 from guild_jupyter.orchestration.process_tee import follow
 from guild_jupyter.orchestration.reconcile import STOP_REQUEST, reconcile, stop_requested
+from guild_jupyter.orchestration.shared_provenance import SharedProvenance
 from guild_jupyter.storage import layout
 from guild_jupyter.storage.output import STDERR
 from guild_jupyter.storage.store import RunStore
@@ -103,9 +103,8 @@ class TrialWorker:
         self.send_lock = threading.Lock()
         self.threads: list[threading.Thread] = []
         self.stopping: str | None = None  # every trial is to stop (the worker itself was stopped)
-        self._provenance: dict[str, str] = {}  # project dir -> the sweep's provenance file
+        self.provenance = SharedProvenance(store, sweep_id)
         self._base_env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
-        self._provenance_lock = threading.Lock()
         self._last_reconcile = 0.0
 
     # the driver's side of the conversation ---------------------------------------
@@ -369,7 +368,7 @@ class TrialWorker:
             follow(proc, recorder, 0)
             recorder.close()
             return self.store.load_run(rid).status.value
-        self._write_provenance(rid, spec)
+        self.provenance.link(rid, spec)
         rc = follow(proc, recorder, self.config.sample_interval)
         slot.release()  # a slot is held while the process runs
         self._release(trial)
@@ -383,35 +382,6 @@ class TrialWorker:
         else:
             status, reason = RunStatus.FAILED, f"exit code {rc}"
         return self._end(rid, status, exit_code=rc, reason=reason)
-
-    def _write_provenance(self, run_id: str, spec: LaunchSpec) -> None:
-        """What a supervisor records (packages, platform, git state, the environment,
-        redacted), collected once per sweep as the sweep's own ``provenance.json`` and
-        hard-linked into each trial. The variables that differ per trial (``RUN_ID``,
-        ``RUN_DIR``, ``FLAG_*``) are not in it: the trial's record says them."""
-        from guild_jupyter.orchestration.provenance import collect
-
-        target = os.path.join(self.store.runs_dir, run_id, layout.META_DIR, layout.PROVENANCE)
-        try:
-            key = spec.project_dir or ""
-            with self._provenance_lock:
-                shared = self._provenance.get(key)
-                if shared is None:
-                    data = collect(spec.project_dir, os.environ, python=spec.argv[0])
-                    name = (
-                        layout.PROVENANCE
-                        if not self._provenance
-                        else f"provenance-{len(self._provenance)}.json"
-                    )
-                    shared = os.path.join(self.store.meta_dir(self.sweep_id), name)
-                    layout.atomic_write_json(shared, data, pretty=True)
-                    self._provenance[key] = shared
-            try:
-                os.link(shared, target)
-            except OSError:
-                shutil.copyfile(shared, target)
-        except Exception:
-            log.exception("collecting provenance failed")
 
 
 class _Cancelled(Exception):
