@@ -249,6 +249,38 @@ def test_the_global_concurrency_limit_queues_runs(project, store, monkeypatch):
     assert store.load_run(fourth.id).attempt.started is None
 
 
+def test_runs_queued_on_another_executor_hold_no_local_run_up(project, store):
+    """First-in first-out counts the runs waiting for this store's slots: a run pending on a
+    Dask cluster (owned by a live process following it) waits for the cluster's workers."""
+    from guild_jupyter.orchestration.process_info import self_identity
+    from guild_jupyter.orchestration.slots import queued_before
+
+    pid, started = self_identity()
+
+    def own(r):
+        r.attempt.pid, r.attempt.pid_started = pid, started
+
+    def pending(executor):
+        run = store.create_run("remote.py", kind="script", flags={}, source={"executor": executor})
+        store.update_run(run.id, own)
+        return run
+
+    remote = pending("tcp://scheduler:8786")
+    local = pending("local")
+    try:
+        assert queued_before(store, time.time()) == [local.id]
+        store.set_status(local.id, "cancelled", reason="test")
+        (project / "quick.py").write_text("print('done')\n")
+        run = gj.run("quick.py", store=store, background=True)
+        end = wait_for(lambda: (lambda x: x if x.status.terminal else None)(store.load_run(run.id)),
+                       timeout=20, what="the local run to end while the remote one is queued")
+        assert end.status == "completed" and store.load_run(remote.id).status == "pending"
+    finally:  # the fixture's clean-up would signal the owner of an unfinished run: this process
+        for r in (remote, local):
+            if not store.load_run(r.id).status.terminal:
+                store.set_status(r.id, "cancelled", reason="test")
+
+
 def test_resource_samples_are_scalars(project, store, monkeypatch):
     monkeypatch.setenv("GUILD_JUPYTER_SAMPLE_INTERVAL", "0.2")
     (project / "busy.py").write_text(

@@ -12,6 +12,7 @@ import fcntl
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 from guild_jupyter.config import Config
@@ -87,3 +88,27 @@ class SlotPool:
             if util is not None and util > c.max_gpu_percent:
                 return True
         return False
+
+
+_local_runs: dict[str, bool] = {}  # run id -> waits for a local slot (fixed for a run's life)
+
+
+def queued_before(store: Any, created: float) -> list[str]:
+    """Runs recorded before ``created`` still waiting for a slot of this store: the
+    first-in first-out rule's "older waiters". Runs queued on another executor (a Dask
+    cluster) wait for its workers, not for these slots, so they hold no one up here."""
+    rows = store.index.execute(
+        "SELECT id FROM runs WHERE status='pending' AND deleted=0 AND created < ?", (created,)
+    )
+    waiting = []
+    for (run_id,) in rows:
+        local = _local_runs.get(run_id)
+        if local is None:
+            try:
+                source = store.load_run(run_id).source
+            except Exception:  # gone or unreadable: reconciliation deals with it
+                continue
+            local = _local_runs[run_id] = str(source.get("executor") or "local") == "local"
+        if local:
+            waiting.append(run_id)
+    return waiting

@@ -33,7 +33,7 @@ from guild_jupyter.orchestration.process_info import (
     signal_tree,
 )
 from guild_jupyter.orchestration.reconcile import reconcile, stop_requested
-from guild_jupyter.orchestration.slots import SlotPool
+from guild_jupyter.orchestration.slots import SlotPool, queued_before
 from guild_jupyter.storage import layout
 from guild_jupyter.storage.output import STDERR, STDOUT, LineSplitter
 from guild_jupyter.storage.store import RunStore
@@ -139,11 +139,7 @@ class Supervisor:
     def _my_turn(self) -> bool:
         """No older run is waiting for a slot (dead waiters are reconciled away)."""
         created = self.store.load_run(self.run_id).created
-        rows = self.store.index.execute(
-            "SELECT count(*) FROM runs WHERE status='pending' AND deleted=0 AND created < ?",
-            (created,),
-        )
-        if rows[0][0] == 0:
+        if not queued_before(self.store, created):
             return True
         now = time.time()
         if now - self._last_reconcile > 2.0:

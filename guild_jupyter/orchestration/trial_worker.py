@@ -54,6 +54,7 @@ from guild_jupyter.orchestration.process_info import (
 from guild_jupyter.orchestration.process_tee import follow
 from guild_jupyter.orchestration.reconcile import STOP_REQUEST, reconcile, stop_requested
 from guild_jupyter.orchestration.shared_provenance import SharedProvenance
+from guild_jupyter.orchestration.slots import queued_before
 from guild_jupyter.storage import layout
 from guild_jupyter.storage.output import STDERR
 from guild_jupyter.storage.store import RunStore
@@ -308,12 +309,9 @@ class TrialWorker:
     def _my_turn(self, trial: Trial) -> bool:
         """No older run is waiting for a slot (the supervisor's first-in first-out rule);
         this worker's own trials start in their order anyway."""
-        rows = self.store.index.execute(
-            "SELECT id FROM runs WHERE status='pending' AND deleted=0 AND created < ?",
-            (trial.created,),
-        )
+        waiting = queued_before(self.store, trial.created)
         with self.lock:
-            if all(r[0] in self.trials for r in rows):
+            if all(run_id in self.trials for run_id in waiting):
                 return True
         now = time.time()
         if now - self._last_reconcile > 2.0:
