@@ -275,6 +275,22 @@ def test_the_executor_setting_is_the_default(project, dask_store, cluster, addre
     assert "executor" not in local.source and local.attempt.host == hostname()
 
 
+def test_the_python_api_takes_an_executor(project, dask_store, cluster, address):
+    import guild_jupyter as gj
+
+    path = script(project, "hello.py", "x = 1\nprint(f'loss: {x}')\n")
+    run = gj.run(path, store=dask_store, executor=address, echo=False)
+    assert run.status == "completed" and run.source["executor"] == address
+    assert run.attempt.host in worker_addresses(cluster)
+    sweep = gj.run(path, {"x": [1, 2]}, store=dask_store, executor=address, parallel=2, echo=False)
+    assert {r.status.value for r in sweep.runs} == {"completed"}
+    assert {r.attempt.host in worker_addresses(cluster) for r in sweep.runs} == {True}
+    before = len(dask_store.list_rows())
+    with pytest.raises(GuildError, match="a function runs in this process"):
+        gj.run(lambda x=1: x, store=dask_store, executor=address)
+    assert len(dask_store.list_rows()) == before
+
+
 @pytest.mark.parametrize(
     "options, message",
     [

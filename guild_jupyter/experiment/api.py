@@ -55,10 +55,18 @@ def run(
     its options: ``optimizer``, ``max_trials``, ``minimize="loss"`` or
     ``maximize="acc"``, ``objective_agg``, ``parallel``, ``random_seed``,
     ``prune``, and ``print_trials=True`` to list a grid's trials without running.
+
+    ``executor="dask"`` (a LocalCluster), ``"tcp://host:8786"`` (a scheduler) or an
+    installed executor's name sends a script's run, or a sweep's trials, there
+    (default: the ``executor`` setting, local unless configured).
     """
     store = store or default_store()
     sweep_options = _sweep_options(options)
     batch = options.pop("batch", None)
+    executor = options.pop("executor", None)
+    if callable(target) and executor not in (None, "local"):
+        raise GuildError(f"executor={executor!r}: a function runs in this process; "
+                         "run a script, notebook or guildfile operation on another executor")
     if callable(target) or isinstance(target, (str, os.PathLike)):
         from guild_jupyter.sweeps import api as sweeps
 
@@ -69,7 +77,7 @@ def run(
             echo = _echo if options.pop("echo", True) else None
             _no_more(options)
             return sweeps.run_sweep(operation, flags, store=store, batch=batch, label=label, tags=tags,
-                                    echo=echo, **sweep_options)
+                                    echo=echo, executor=executor, **sweep_options)
     if callable(target):
         from guild_jupyter.experiment.function_op import run_function
 
@@ -83,7 +91,8 @@ def run(
         output_scalars = options.pop("output_scalars", None)
         _no_more(options)
         return start_operation(operation, flags, store=store, label=label, tags=tags, background=background,
-                               retries=retries, echo=_echo if echo else None, output_scalars=output_scalars)
+                               retries=retries, echo=_echo if echo else None, output_scalars=output_scalars,
+                               executor=executor)
     raise GuildError(f"cannot run {target!r}: expected a function or a script path")
 
 
