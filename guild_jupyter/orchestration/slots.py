@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any
 from pathlib import Path
 
@@ -112,3 +112,25 @@ def queued_before(store: Any, created: float) -> list[str]:
         if local:
             waiting.append(run_id)
     return waiting
+
+
+class QueueTurn:
+    """The first-in first-out rule for one waiter: its turn comes when no older run
+    (other than ``own`` ones) waits for a slot of this store. While it waits, dead
+    waiters are reconciled away every couple of seconds, so a crash cannot block the queue."""
+
+    def __init__(self, store: Any, reconcile_every: float = 2.0) -> None:
+        self.store = store
+        self.reconcile_every = reconcile_every
+        self._last_reconcile = 0.0
+
+    def __call__(self, created: float, own: Container[str] = ()) -> bool:
+        if all(run_id in own for run_id in queued_before(self.store, created)):
+            return True
+        now = time.time()
+        if now - self._last_reconcile > self.reconcile_every:
+            self._last_reconcile = now
+            from guild_jupyter.orchestration.reconcile import reconcile
+
+            reconcile(self.store)
+        return False

@@ -32,8 +32,8 @@ from guild_jupyter.orchestration.process_info import (
     self_identity,
     signal_tree,
 )
-from guild_jupyter.orchestration.reconcile import reconcile, stop_requested
-from guild_jupyter.orchestration.slots import SlotPool, queued_before
+from guild_jupyter.orchestration.reconcile import stop_requested
+from guild_jupyter.orchestration.slots import QueueTurn, SlotPool
 from guild_jupyter.storage import layout
 from guild_jupyter.storage.output import STDERR, STDOUT, LineSplitter
 from guild_jupyter.storage.store import RunStore
@@ -53,7 +53,7 @@ class Supervisor:
         self.config = Config.load(store.home)
         self.signalled = False  # set by signal handlers, acted on by the stopper thread
         self.exiting = False
-        self._last_reconcile = 0.0
+        self._turn = QueueTurn(store)
         self.proc: subprocess.Popen[bytes] | None = None
 
     # stopping ------------------------------------------------------------------
@@ -138,14 +138,7 @@ class Supervisor:
 
     def _my_turn(self) -> bool:
         """No older run is waiting for a slot (dead waiters are reconciled away)."""
-        created = self.store.load_run(self.run_id).created
-        if not queued_before(self.store, created):
-            return True
-        now = time.time()
-        if now - self._last_reconcile > 2.0:
-            self._last_reconcile = now
-            reconcile(self.store)
-        return False
+        return self._turn(self.store.load_run(self.run_id).created)
 
     def _env(self, attempt: int) -> dict[str, str]:
         env = dict(os.environ)

@@ -52,9 +52,9 @@ from guild_jupyter.orchestration.process_info import (
     signal_tree,
 )
 from guild_jupyter.orchestration.process_tee import follow
-from guild_jupyter.orchestration.reconcile import STOP_REQUEST, reconcile, stop_requested
+from guild_jupyter.orchestration.reconcile import STOP_REQUEST, stop_requested
 from guild_jupyter.orchestration.shared_provenance import SharedProvenance
-from guild_jupyter.orchestration.slots import queued_before
+from guild_jupyter.orchestration.slots import QueueTurn
 from guild_jupyter.storage import layout
 from guild_jupyter.storage.output import STDERR
 from guild_jupyter.storage.store import RunStore
@@ -106,7 +106,7 @@ class TrialWorker:
         self.stopping: str | None = None  # every trial is to stop (the worker itself was stopped)
         self.provenance = SharedProvenance(store, sweep_id)
         self._base_env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
-        self._last_reconcile = 0.0
+        self._turn = QueueTurn(store)
 
     # the driver's side of the conversation ---------------------------------------
     def serve(self, buffered: bytes = b"") -> int:
@@ -309,15 +309,9 @@ class TrialWorker:
     def _my_turn(self, trial: Trial) -> bool:
         """No older run is waiting for a slot (the supervisor's first-in first-out rule);
         this worker's own trials start in their order anyway."""
-        waiting = queued_before(self.store, trial.created)
         with self.lock:
-            if all(run_id in self.trials for run_id in waiting):
-                return True
-        now = time.time()
-        if now - self._last_reconcile > 2.0:
-            self._last_reconcile = now
-            reconcile(self.store)
-        return False
+            own = set(self.trials)
+        return self._turn(trial.created, own)
 
     def _attempt(self, trial: Trial, slot: Any) -> str | None:
         rid, spec, env = trial.run_id, trial.spec, trial.env
