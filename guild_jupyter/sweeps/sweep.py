@@ -15,13 +15,12 @@ reason ``pruned``; their scalars are kept).
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
 import os
 import random
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from guild_jupyter.errors import GuildError
 from guild_jupyter.model.flags import FlagDef
@@ -33,6 +32,9 @@ from guild_jupyter.storage.layout import atomic_write_json
 from guild_jupyter.storage.store import RunStore
 from guild_jupyter.sweeps import optimizers
 from guild_jupyter.sweeps.space import SweepSpace, SweepSyntaxError
+
+if TYPE_CHECKING:  # imported when trials run: a single run's start need not pay for it
+    import concurrent.futures as cf
 
 SPEC = "sweep.json"
 JOURNAL = "optuna.journal"
@@ -300,6 +302,8 @@ class SweepRunner:
         # these run, so each process starts the moment a slot frees (the worker runs at most
         # ``parallel``); an optimizer is asked only when a trial may start, as before
         ahead = self.parallel if self._local is not None and total is not None else 0
+        import concurrent.futures as cf
+
         with cf.ThreadPoolExecutor(max_workers=self.parallel + ahead) as pool:
             running: dict[cf.Future, Any] = {}
             while True:
