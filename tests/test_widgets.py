@@ -49,7 +49,9 @@ def env(tmp_path_factory):
     nbdir.mkdir()
     (nbdir / "slow.py").write_text(SLOW)
     kernel_env = dict(os.environ, GUILD_JUPYTER_HOME=str(home), GUILD_JUPYTER_STOP_GRACE="3")
-    for var in ("RUN_ID", "RUN_DIR"):
+    # no server started this kernel (an in-process test server leaves its address in os.environ)
+    for var in ("RUN_ID", "RUN_DIR", "JPY_PARENT_PID",
+                "GUILD_JUPYTER_SERVER_URL", "GUILD_JUPYTER_SERVER_PID"):
         kernel_env.pop(var, None)
     km = KernelManager(kernel_name="python3")
     km.start_kernel(cwd=str(nbdir), env=kernel_env)
@@ -273,25 +275,59 @@ def test_stop_button_cancels_a_foreground_cell_run(env):
     assert f"UsageError: run {run.short_id} cancelled: stopped by user" in text_out
 
 
+def final_state_result(cell):
+    """The cell's execute_result, asserted to hold the run's final state as text and HTML."""
+    (result,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+    assert "[completed]" in result.data["text/plain"] and "loss: 0.5" in result.data["text/plain"]
+    assert "completed" in result.data["text/html"] and "lr=0.5" in result.data["text/html"]
+    assert "loss: 0.5" in "".join(o.text for o in cell.outputs if o.output_type == "stream")
+    return result
+
+
+def widget_views(cell):
+    view = "application/vnd.jupyter.widget-view+json"
+    return [o for o in cell.outputs if view in o.get("data", {})]
+
+
 def test_headless_foreground_cell_keeps_final_state_as_text_and_html(env):
-    """A run that ends within WIDGET_DELAY gets no widget (building one would cost more than
-    the run): its final state is the cell's result, as HTML and text."""
+    """A notebook executed headless shows a foreground run's final state as text and HTML
+    (the cell's result), whether or not a RunWidget was shown meanwhile (that depends on
+    how long the run took: WIDGET_DELAY)."""
     km, store, nbdir = env
     nb, client = execute(km, nbdir, [
         "%load_ext guild_jupyter",
         "%%guild_run\nlr = 0.5\nprint(f'loss: {lr}')",  # the notebook's last cell
     ])
     assert not errors(nb), errors(nb)
-    cell = nb.cells[1]
-    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell.outputs)
-    result = [o for o in cell.outputs if o.output_type == "execute_result"][0]
-    assert "[completed]" in result.data["text/plain"] and "loss: 0.5" in result.data["text/plain"]
-    assert "completed" in result.data["text/html"] and "lr=0.5" in result.data["text/html"]
-    assert "loss: 0.5" in "".join(o.text for o in cell.outputs if o.output_type == "stream")
+    final_state_result(nb.cells[1])
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nb)
     assert "guild-run" in body and "loss: 0.5" in body
+
+
+def test_foreground_run_shorter_than_widget_delay_gets_no_widget(env):
+    """A run that ends within WIDGET_DELAY gets no widget (building one would cost more than
+    the run); a longer one gets its RunWidget. Either way the result is the final state.
+    The delay is set per case (an hour / none) so the outcome does not depend on machine speed."""
+    km, store, nbdir = env
+    run = "%%guild_run\nlr = 0.5\nprint(f'loss: {lr}')"
+    execute(km, nbdir, ["%load_ext guild_jupyter\nimport guild_jupyter.notebook.foreground as fg\n"
+                        "_widget_delay = fg.WIDGET_DELAY"])
+    try:
+        nb, client = execute(km, nbdir, ["fg.WIDGET_DELAY = 3600", run])
+        long_run = run + "\nimport time\ntime.sleep(1)"
+        nb2, client2 = execute(km, nbdir, ["fg.WIDGET_DELAY = 0", long_run])
+    finally:
+        execute(km, nbdir, ["fg.WIDGET_DELAY = _widget_delay"])
+    assert not errors(nb) and not errors(nb2), errors(nb) + errors(nb2)
+    short, long = nb.cells[1], nb2.cells[1]
+    assert not widget_views(short) and not comm_state_ids(client, "ButtonModel")  # none built
+    final_state_result(short)
+    (view,) = widget_views(long)  # the RunWidget's display, holding the final state too
+    assert comm_state_ids(client2, "ButtonModel")
+    assert "[completed]" in view.data["text/plain"] and "loss: 0.5" in view.data["text/html"]
+    final_state_result(long)
 
 
 def test_stop_all_button_stops_a_running_cell_sweep(env):
@@ -308,6 +344,15 @@ def test_stop_all_button_stops_a_running_cell_sweep(env):
                             "for _ in range(600):\n    time.sleep(0.1)\n")
         button, clicked, outputs, deadline = None, False, [], time.time() + 90
         while time.time() < deadline:
+            # checked on every turn, not only when the cell sends something: while a trial
+            # runs, the SweepWidget sends nothing until the trial's status changes
+            if button and not clicked and any(  # the trial's process is going
+                    store.load_run(r["id"]).kind != "sweep"
+                    and "trial 1" in store.read_output(r["id"])
+                    for r in store.list_rows() if r["id"] not in before):
+                click = {"method": "custom", "content": {"event": "click"}}
+                kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": button, "data": click}))
+                clicked = True
             try:
                 msg = kc.get_iopub_msg(timeout=0.2)
             except Exception:
@@ -321,13 +366,6 @@ def test_stop_all_button_stops_a_running_cell_sweep(env):
                 outputs.append(content)
             elif kind == "status" and content["execution_state"] == "idle":
                 break
-            started = not clicked and any(  # the trial's process is going (as the widget shows)
-                store.load_run(r["id"]).kind != "sweep" and "trial 1" in store.read_output(r["id"])
-                for r in store.list_rows() if r["id"] not in before)
-            if button and not clicked and started:
-                kc.shell_channel.send(kc.session.msg("comm_msg", {
-                    "comm_id": button, "data": {"method": "custom", "content": {"event": "click"}}}))
-                clicked = True
     finally:
         kc.stop_channels()
     assert clicked, outputs
