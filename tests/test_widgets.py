@@ -49,7 +49,7 @@ def env(tmp_path_factory):
     nbdir.mkdir()
     (nbdir / "slow.py").write_text(SLOW)
     kernel_env = dict(os.environ, GUILD_JUPYTER_HOME=str(home), GUILD_JUPYTER_STOP_GRACE="3")
-    # no server started this kernel (an in-process test server leaves its address in os.environ)
+    # no Jupyter server started this kernel, whatever started pytest (runs are launched here)
     for var in ("RUN_ID", "RUN_DIR", "JPY_PARENT_PID",
                 "GUILD_JUPYTER_SERVER_URL", "GUILD_JUPYTER_SERVER_PID"):
         kernel_env.pop(var, None)
