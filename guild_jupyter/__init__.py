@@ -6,7 +6,9 @@ The public API is loaded lazily so that ``import guild_jupyter`` inside a run
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # not typing's: importing ``typing`` costs a run's process several ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

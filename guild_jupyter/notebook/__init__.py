@@ -9,15 +9,14 @@
 - ``foreground``   foreground ``%%guild_run`` cells as async cells (widgets stay live, stop works)
 - ``cell_op``      a cell as an operation (flags, snapshot, launch) and ``--inline`` runs
 - ``inputs``       free variables of a cell captured by value (cloudpickle + sha256)
-- ``cell_runner``  what runs in the run's own process (``python -m``)
+- ``cell_runner``  what runs in the run's own process (``python -c``, see ``launch_argv``)
 - ``notebook_op``  a whole ``.ipynb`` as an operation (executed with nbclient)
 - ``rerun``        a new run from an old run's record; ``--check`` compares scalars
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # not typing's: the cell runner's process need not import ``typing``
 if TYPE_CHECKING:
     from typing import Any
 

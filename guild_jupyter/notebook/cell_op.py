@@ -6,7 +6,7 @@ flags); a run's values are written into those assignments in its snapshot.
 The snapshot (``.run/sourcecode/``) holds ``cell.py`` (the cell as it ran),
 ``cell.json`` (notebook folder, outputs to save) and the pickled inputs
 (``inputs/*.pkl`` with ``inputs.json``; see :mod:`guild_jupyter.notebook.inputs`).
-The process is ``<kernel's python> <path of cell_runner.py> <snapshot>``.
+The process is ``<kernel's python> -c <run cell_runner.main> <snapshot>``.
 
 Working directory (a decision, DESIGN "Cell operations"): the process runs in
 the run directory, so every file it writes there is an artifact of the run; so
@@ -24,7 +24,6 @@ import functools
 import hashlib
 import json
 import os
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -82,8 +81,7 @@ class CellOperation:
     def prepare(self, run: Run, store: RunStore, config: Config) -> LaunchSpec:
         snapshot = os.path.join(store.meta_dir(run.id), layout.SOURCECODE)
         write_snapshot(snapshot, apply_globals(self.source, self.flags, run.flags), self)
-        # the runner's file, not ``-m``: the process imports no guild_jupyter unless the cell does
-        argv = [sys.executable, cell_runner.__file__, snapshot, self.notebook_dir, ",".join(self.outputs)]
+        argv = cell_runner.launch_argv(snapshot, self.notebook_dir, self.outputs)
         return LaunchSpec(argv=argv, env=flag_env(run.flags), project_dir=self.notebook_dir)
 
     def help_text(self) -> str:

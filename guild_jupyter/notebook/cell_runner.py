@@ -1,7 +1,9 @@
 """Runs a ``%%guild_run`` cell snapshot in the run's own process.
 
-``python .../guild_jupyter/notebook/cell_runner.py SNAPSHOT_DIR`` (run as a file, so
-the process imports nothing of guild_jupyter unless the cell does), started by the
+``python -c "<import this module; run main>" SNAPSHOT_DIR`` (:func:`launch_argv`: the
+module's cached bytecode is used, where running this file as a script would compile it
+in every run; the process imports only this module and its two package ``__init__``
+files unless the cell imports more), started by the
 supervisor with the run directory as working directory and ``RUN_ID``,
 ``RUN_DIR``, ``GUILD_JUPYTER_HOME`` in the environment (so ``log()`` works).
 
@@ -107,6 +109,15 @@ def _display(*objs, **kwargs) -> None:
         print(repr(obj) if not isinstance(obj, str) else obj)
 
 
+BOOT = "import sys; from guild_jupyter.notebook.cell_runner import main; sys.exit(main(sys.argv[1:]))"
+
+
+def launch_argv(snapshot: str, notebook_dir: str, outputs: list[str]) -> list[str]:
+    """The run's command line (the kernel's interpreter; ``sys.path[0]`` is the run's
+    working directory, as a kernel's is its notebook's)."""
+    return [sys.executable, "-c", BOOT, snapshot, notebook_dir, ",".join(outputs)]
+
+
 def main(argv: list[str]) -> int:
     """``argv``: SNAPSHOT_DIR [NOTEBOOK_DIR [OUTPUTS]] (OUTPUTS comma-separated)."""
     snapshot = argv[0]
@@ -156,7 +167,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # runs recorded before ``launch_argv`` name this file
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]  # this package's folder is not the user's import path
     sys.exit(main(sys.argv[1:]))

@@ -92,7 +92,7 @@ class TrialPreparer:
 
         op = self.op
         write_new(os.path.join(dest, "cell.py"), apply_globals(op.source, op.flags, run.flags))
-        argv = [sys.executable, cell_runner.__file__, dest, op.notebook_dir, ",".join(op.outputs)]
+        argv = cell_runner.launch_argv(dest, op.notebook_dir, op.outputs)
         return LaunchSpec(argv=argv, env=flag_env(run.flags), project_dir=op.notebook_dir)
 
 
