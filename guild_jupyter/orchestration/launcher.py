@@ -140,7 +140,12 @@ def _warm_up() -> None:
     """Import (and compute) in the launcher what every supervisor needs."""
     import sqlite3  # noqa: F401
 
-    from guild_jupyter.orchestration import provenance, resources, supervisor, trial_worker  # noqa: F401
+    from guild_jupyter.orchestration import (  # noqa: F401
+        provenance,
+        resources,
+        supervisor,
+        trial_worker_process,
+    )
 
     provenance.installed_packages()
     provenance.platform_name()
@@ -254,7 +259,7 @@ def _child(conn: socket.socket, request: dict[str, Any]) -> int:
                 pass  # the submitter went away (a background run, or it died): fine
 
         if request.get("worker"):  # a sweep's trial worker: the connection is its channel
-            from guild_jupyter.orchestration.trial_worker import serve as serve_trials
+            from guild_jupyter.orchestration.trial_worker_process import serve as serve_trials
 
             return serve_trials(conn, home, run_id, early_stop)
         return supervise(run_id, home, notify=notify, early_stop=early_stop)

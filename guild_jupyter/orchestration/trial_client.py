@@ -184,7 +184,7 @@ def _start_worker(store: RunStore, sweep_id: str) -> tuple[socket.socket, int, f
             [
                 sys.executable,
                 "-m",
-                "guild_jupyter.orchestration.trial_worker",
+                "guild_jupyter.orchestration.trial_worker_process",
                 sweep_id,
                 str(theirs.fileno()),
             ],
