@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from guild_jupyter.orchestration.process_info import pid_exists
+
 _INDEX = struct.Struct("!QB")
 
 
@@ -80,7 +82,7 @@ class GuildRunDir:
                 return "completed"
             return "terminated" if exit_status < 0 else "error"
         pid = _lock_pid(self.meta / "LOCK")
-        if pid is not None and _pid_alive(pid):
+        if pid is not None and pid_exists(pid):
             return "running"
         return "error"
 
@@ -116,16 +118,6 @@ def _lock_pid(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def iter_guild_runs(guild_home: str | os.PathLike[str]) -> Iterator[GuildRunDir]:

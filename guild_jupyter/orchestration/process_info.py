@@ -58,6 +58,17 @@ def self_identity() -> tuple[int, float | None]:
     return os.getpid(), _self_start()
 
 
+def pid_exists(pid: int) -> bool:
+    """Some process has ``pid`` (possibly another user's); no start time checked."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def is_alive(pid: int | None, started: float | None) -> bool:
     """True only if ``pid`` runs and is the process that started at ``started``."""
     if not pid:

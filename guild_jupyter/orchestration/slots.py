@@ -12,10 +12,11 @@ import fcntl
 import os
 import time
 from collections.abc import Callable, Container
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from guild_jupyter.config import Config
+from guild_jupyter.orchestration.executors import LOCAL, executor_name
 
 
 class Slot:
@@ -108,7 +109,7 @@ def queued_before(store: Any, created: float) -> list[str]:
                 source = store.load_run(run_id).source
             except Exception:  # gone or unreadable: reconciliation deals with it
                 continue
-            local = _local_runs[run_id] = str(source.get("executor") or "local") == "local"
+            local = _local_runs[run_id] = executor_name(source) == LOCAL
         if local:
             waiting.append(run_id)
     return waiting

@@ -43,6 +43,17 @@ log = logging.getLogger("guild_jupyter.supervisor")
 CHECKPOINT = "checkpoint.json"
 
 
+def exit_status(rc: int, stopped: str | None = None) -> tuple[RunStatus, str | None]:
+    """A supervised process's end as a status and reason (``stopped``: the stop's reason)."""
+    if stopped is not None:
+        return RunStatus.CANCELLED, stopped
+    if rc == 0:
+        return RunStatus.COMPLETED, None
+    if rc < 0:
+        return RunStatus.FAILED, f"killed by signal {signal.Signals(-rc).name}"
+    return RunStatus.FAILED, f"exit code {rc}"
+
+
 class Supervisor:
     def __init__(self, store: RunStore, run_id: str) -> None:
         self.store = store
@@ -217,17 +228,8 @@ class Supervisor:
         sampler.join(timeout=10)
         if provenance is not None:
             provenance.join(timeout=60)  # a finished run has its provenance
-        if self.signalled:
-            status, reason = (
-                RunStatus.CANCELLED,
-                stop_requested(self.store, self.run_id) or "stopped",
-            )
-        elif rc == 0:
-            status, reason = RunStatus.COMPLETED, None
-        elif rc < 0:
-            status, reason = RunStatus.FAILED, f"killed by signal {signal.Signals(-rc).name}"
-        else:
-            status, reason = RunStatus.FAILED, f"exit code {rc}"
+        stopped = (stop_requested(self.store, self.run_id) or "stopped") if self.signalled else None
+        status, reason = exit_status(rc, stopped)
         recorder.close()
         self.store.set_status(self.run_id, status, exit_code=rc, reason=reason)
         return status

@@ -54,6 +54,7 @@ from guild_jupyter.orchestration.process_tee import follow
 from guild_jupyter.orchestration.reconcile import STOP_REQUEST, stop_requested
 from guild_jupyter.orchestration.shared_provenance import SharedProvenance
 from guild_jupyter.orchestration.slots import QueueTurn
+from guild_jupyter.orchestration.supervisor import exit_status
 from guild_jupyter.storage import layout
 from guild_jupyter.storage.output import STDERR
 from guild_jupyter.storage.store import RunStore
@@ -364,14 +365,7 @@ class TrialWorker:
         slot.release()  # a slot is held while the process runs
         self._release(trial)
         recorder.close()
-        if trial.stop_reason is not None:
-            status, reason = RunStatus.CANCELLED, trial.stop_reason
-        elif rc == 0:
-            status, reason = RunStatus.COMPLETED, None
-        elif rc < 0:
-            status, reason = RunStatus.FAILED, f"killed by signal {signal.Signals(-rc).name}"
-        else:
-            status, reason = RunStatus.FAILED, f"exit code {rc}"
+        status, reason = exit_status(rc, trial.stop_reason)
         return self._end(rid, status, exit_code=rc, reason=reason)
 
 

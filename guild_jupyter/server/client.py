@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guild_jupyter.errors import FlagError, GuildError, RunNotFound
+from guild_jupyter.orchestration.process_info import pid_exists
 
 URL_ENV = "GUILD_JUPYTER_SERVER_URL"
 PID_ENV = "GUILD_JUPYTER_SERVER_PID"
@@ -39,16 +40,6 @@ class ServerInfo:
     pid: int | None = None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _runtime_info(pid: int, runtime_dir: str | None = None) -> dict[str, Any] | None:
     if runtime_dir is None:
         from jupyter_core.paths import jupyter_runtime_dir
@@ -60,7 +51,7 @@ def _runtime_info(pid: int, runtime_dir: str | None = None) -> dict[str, Any] | 
             info = json.load(f)
     except (OSError, ValueError):
         return None
-    if not isinstance(info, dict) or int(info.get("pid", -1)) != pid or not _pid_alive(pid):
+    if not isinstance(info, dict) or int(info.get("pid", -1)) != pid or not pid_exists(pid):
         return None
     return info
 

@@ -50,10 +50,6 @@ class PendingRun:
         self.path = self.meta_dir  # what the flusher names in its error log
         flusher.register(self)
 
-    @property
-    def written(self) -> bool:
-        return self._writer is not None
-
     # the recorder's output writer --------------------------------------------
     def write_line(self, text: str, stream: int, t: float) -> None:
         if self._writer is not None:

@@ -20,7 +20,7 @@ import ipywidgets as W
 from ipywidgets.widgets.widget_string import HTMLStyle
 
 from guild_jupyter.widgets import render
-from guild_jupyter.widgets.updater import updater
+from guild_jupyter.widgets.updater import PolledWidget, updater
 
 log = logging.getLogger("guild_jupyter.widgets")
 TERMINAL = ("completed", "failed", "cancelled")
@@ -36,7 +36,7 @@ def _store_of(run: Any, store: Any) -> Any:
     return default_store()
 
 
-class RunWidget(W.VBox):
+class RunWidget(PolledWidget, W.VBox):
     """Live view of a run; updated from the shared updater thread (<= 10 updates/s)."""
 
     def __init__(self, run: Any, store: Any = None, *, tail_lines: int = render.TAIL_LINES,
@@ -83,23 +83,7 @@ class RunWidget(W.VBox):
         if self._status not in TERMINAL:
             updater().add(self)
 
-    def finish(self, timeout: float = 15.0) -> None:
-        """Send the final state now (a foreground cell calls this before it ends, so the
-        cell's own output holds the final state even when it is a notebook's last cell)."""
-        updater().remove(self)
-        deadline = time.monotonic() + timeout
-        while self._poll():
-            if time.monotonic() > deadline:  # not ended yet (a trial being stopped): live again
-                updater().add(self)
-                return
-            time.sleep(0.02)
-
     # reading the store ---------------------------------------------------------
-    def _poll(self) -> bool:
-        """One update: read what changed and send it; False when the run is finished and drained."""
-        with self._poll_lock:  # the updater thread and finish() may both poll
-            return self._poll_once()
-
     def _poll_once(self) -> bool:
         store = self.store
         if time.monotonic() - self._reconciled > 5.0:  # a run whose supervisor died ends as failed

@@ -7,19 +7,18 @@ from __future__ import annotations
 import html
 import logging
 import threading
-import time
 from typing import Any
 
 import ipywidgets as W
 
 from guild_jupyter.widgets import render
 from guild_jupyter.widgets.run_widget import TERMINAL
-from guild_jupyter.widgets.updater import updater
+from guild_jupyter.widgets.updater import PolledWidget, updater
 
 log = logging.getLogger("guild_jupyter.widgets")
 
 
-class SweepWidget(W.VBox):
+class SweepWidget(PolledWidget, W.VBox):
     def __init__(self, sweep: Any, *, watch: bool = True) -> None:
         self.sweep = sweep
         self.store = sweep.store
@@ -52,20 +51,6 @@ class SweepWidget(W.VBox):
 
     def _done(self) -> bool:
         return self._status in TERMINAL and all(t["status"] in TERMINAL for t in self._trials)
-
-    def finish(self, timeout: float = 15.0) -> None:
-        """Send the final table now (a cell sweep calls this before its cell ends)."""
-        updater().remove(self)
-        deadline = time.monotonic() + timeout
-        while self._poll():
-            if time.monotonic() > deadline:  # not ended yet (a trial being stopped): live again
-                updater().add(self)
-                return
-            time.sleep(0.02)
-
-    def _poll(self) -> bool:
-        with self._poll_lock:  # the updater thread and finish() may both poll
-            return self._poll_once()
 
     def _poll_once(self) -> bool:
         store = self.store

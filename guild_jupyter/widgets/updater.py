@@ -77,3 +77,29 @@ _updater = Updater()
 
 def updater() -> Updater:
     return _updater
+
+
+class PolledWidget:
+    """What every live widget shares: one poll at a time (the updater thread and
+    ``finish`` may both poll; the widget sets ``_poll_lock`` and defines
+    ``_poll_once``), and ``finish``, which sends the final state before a cell ends."""
+
+    _poll_lock: threading.Lock
+
+    def _poll_once(self) -> bool:  # one update; False when finished and drained
+        return False
+
+    def _poll(self) -> bool:
+        with self._poll_lock:
+            return self._poll_once()
+
+    def finish(self, timeout: float = 15.0) -> None:
+        """Send the final state now (so the cell's own output holds it even when it is a
+        notebook's last cell); still going after ``timeout``: back to live updates."""
+        updater().remove(self)
+        deadline = time.monotonic() + timeout
+        while self._poll():
+            if time.monotonic() > deadline:  # not ended yet (a trial being stopped)
+                updater().add(self)
+                return
+            time.sleep(0.02)
