@@ -4,8 +4,9 @@
  */
 import * as React from 'react';
 import { ReactWidget } from '@jupyterlab/ui-components';
-import { drawLines, purge } from './chart';
+import { drawLines } from './chart';
 import { CompareTable, compareColumns, IColumn } from './components/CompareTable';
+import { usePurgeOnUnmount } from './components/ScalarChart';
 import { ParallelCoordinates } from './components/ParallelCoordinates';
 import { RunsModel } from './model';
 import { ICompare, ISeries } from './types';
@@ -40,14 +41,7 @@ export function OverlaidCurves(props: { model: RunsModel; data: ICompare }): JSX
       cancelled = true;
     };
   }, [key, props.data]);
-  React.useEffect(() => {
-    const el = ref.current;
-    return () => {
-      if (el) {
-        void purge(el);
-      }
-    };
-  }, []);
+  usePurgeOnUnmount(ref);
   if (!keys.length) {
     return <div className="jp-guild-empty">These runs have no scalars.</div>;
   }

@@ -20,6 +20,15 @@ export function ScalarChart(props: { series: Record<string, ISeries>; showSystem
       keys.map(k => ({ name: k, x: props.series[k].step, y: props.series[k].value }))
     ).catch(e => console.warn('guild-jupyter: chart failed', e));
   }, [props.series, props.showSystem]);
+  usePurgeOnUnmount(ref);
+  if (!keys.length) {
+    return <div className="jp-guild-empty">No scalars yet.</div>;
+  }
+  return <div ref={ref} className="jp-guild-chart" data-testid="guild-scalar-chart" />;
+}
+
+/** Frees a plotly chart's resources when its element goes away. */
+export function usePurgeOnUnmount(ref: React.RefObject<HTMLDivElement>): void {
   React.useEffect(() => {
     const el = ref.current;
     return () => {
@@ -28,8 +37,4 @@ export function ScalarChart(props: { series: Record<string, ISeries>; showSystem
       }
     };
   }, []);
-  if (!keys.length) {
-    return <div className="jp-guild-empty">No scalars yet.</div>;
-  }
-  return <div ref={ref} className="jp-guild-chart" data-testid="guild-scalar-chart" />;
 }
