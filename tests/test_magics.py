@@ -317,9 +317,12 @@ def test_kernel_interrupt_stops_a_cell_sweep(env):
         while time.time() < deadline:
             new = run_ids(store) - before
             trials = [store.load_run(i) for i in new if store.load_run(i).kind != "sweep"]
-            if trials and "trial" in store.read_output(trials[0].id):
+            # any trial: the next one is created (and waits its turn) while the first runs
+            if any("trial" in store.read_output(t.id) for t in trials):
                 break
             time.sleep(0.1)
+        else:
+            pytest.fail("no trial printed within 60 s")
         km.interrupt_kernel()
         reply = kc.get_shell_msg(timeout=60)
         while reply["parent_header"].get("msg_id") != msg_id:
