@@ -168,7 +168,7 @@ def run_inline(op: CellOperation, flags: Mapping[str, Any], *, store: RunStore, 
     previous = logger.activate(recorder)
     status, reason, error = RunStatus.COMPLETED, None, None
     try:
-        code = compile(source, f"<{op.name}>", "exec")
+        code = _compiled(source, f"<{op.name}>")
         with Capture(recorder.on_line):
             exec(code, namespace)
         if op.outputs:
@@ -189,6 +189,11 @@ def run_inline(op: CellOperation, flags: Mapping[str, Any], *, store: RunStore, 
     if error is not None:
         raise error
     return final
+
+
+@functools.lru_cache(maxsize=64)  # a code object is immutable, and a cell is often rerun
+def _compiled(source: str, filename: str) -> Any:
+    return compile(source, filename, "exec")
 
 
 def load_output(store: RunStore, ref: str | int, name: str, *, trust: bool = False) -> Any:

@@ -167,6 +167,8 @@ def _ipython_syntax(cell: str) -> int | None:
 
 
 def _wants_help(line: str) -> bool:
+    if "-h" not in line:  # (also in "--help"): most lines skip the split
+        return False
     try:
         return any(t in ("-h", "--help") for t in shlex.split(line))
     except ValueError:

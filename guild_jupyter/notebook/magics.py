@@ -11,6 +11,7 @@ for a failing plain cell); its output was already shown and the run is
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shlex
 from typing import Any
@@ -34,6 +35,24 @@ from guild_jupyter.notebook.magic_support import (
     _store,
     _wants_help,
 )
+
+
+@functools.lru_cache(maxsize=128)
+def _parsed_run_line(line: str) -> tuple[tuple[str, Any], ...]:
+    """The options of a ``%%guild_run`` line (cached: a cell is often run many times)."""
+    try:  # POSIX quoting, so -l "a label" has no quotes in it
+        argv = shlex.split(line)
+    except ValueError as e:
+        raise UsageError(f"%%guild_run: {e}") from None
+    # its errors are UsageErrors (and are not cached)
+    return tuple(vars(GuildMagics.guild_run.parser.parse_args(argv)).items())
+
+
+def _parse_run_line(line: str) -> argparse.Namespace:
+    """A fresh namespace per run: list values (tags, flags) are copied."""
+    return argparse.Namespace(
+        **{k: list(v) if isinstance(v, list) else v for k, v in _parsed_run_line(line)}
+    )
 
 
 @magics_class
@@ -112,11 +131,7 @@ class GuildMagics(GuildCommands, Magics):
                 "%%guild_run is a cell magic: put it on the first line of the cell to run "
                 "(%guild_run --help shows its options)"
             )
-        try:  # POSIX quoting, so -l "a label" has no quotes in it
-            argv = shlex.split(line)
-        except ValueError as e:
-            raise UsageError(f"%%guild_run: {e}") from None
-        args = self.guild_run.parser.parse_args(argv)  # its errors are UsageErrors
+        args = _parse_run_line(line)
         try:
             return self._guild_run(args, cell)
         except GuildError as e:

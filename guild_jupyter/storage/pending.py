@@ -19,11 +19,13 @@ accepts: at most one flush interval of a run nobody else has seen yet.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from guild_jupyter.model.status import RunStatus
+from guild_jupyter.storage.layout import META_DIR
 from guild_jupyter.storage.output import OutputWriter
 from guild_jupyter.tracking.scalar_writer import FLUSH_INTERVAL, flusher
 
@@ -43,7 +45,7 @@ class PendingRun:
     def __init__(self, store: RunStore, run: Run) -> None:
         self.store = store
         self.run = run
-        self.meta_dir = str(store.runs_dir / run.id / ".run")
+        self.meta_dir = os.path.join(store.runs_dir, run.id, META_DIR)
         self._lines: list[tuple[str, int, float]] = []
         self._writer: OutputWriter | None = None
         self._lock = threading.Lock()

@@ -57,11 +57,16 @@ class _Pattern:
             return None
 
 
+_defaults: list[_Pattern] = []
+
+
 def compile_patterns(spec: Any = None) -> list[_Pattern]:
     """``None``: Guild's defaults; ``"no"``/``False``: none; else a list of
     patterns and ``{key: pattern}`` maps. A bad regex is a one-line error."""
-    if spec is None:
-        spec = DEFAULT_PATTERNS
+    if spec is None:  # compiled once: every in-process run starts a parser
+        if not _defaults:
+            _defaults.extend(compile_patterns(DEFAULT_PATTERNS))
+        return list(_defaults)
     if spec in ("no", False) or spec == []:
         return []
     if isinstance(spec, (str, dict)):

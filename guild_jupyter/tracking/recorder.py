@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from typing import TYPE_CHECKING, Any
 
 from guild_jupyter.events import OutputLines
@@ -32,15 +33,30 @@ class RunRecorder:
         self.store = store
         self.run_id = run_id
         self.pending = pending
-        source = f"p{os.getpid()}-{next(_serial)}"
+        self._source = f"p{os.getpid()}-{next(_serial)}"
+        self._lock = threading.Lock()
         if pending is not None:
             self.output: Any = pending if capture_output else None
-            self.scalars = store.scalar_writer(run_id, source, pending.meta_dir, pending.materialize)
         else:
             self.output = store.output_writer(run_id) if capture_output else None
-            self.scalars = store.scalar_writer(run_id, source)
         self.parser = OutputScalarParser(output_scalars)
         self.known_keys: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        # ``scalars``, the ScalarWriter, is made on first use (most cells log nothing);
+        # from then on it is a plain attribute, so ``log()`` pays nothing for this
+        if name != "scalars":
+            raise AttributeError(name)
+        with self._lock:
+            writer = self.__dict__.get("scalars")
+            if writer is None:
+                p = self.pending
+                if p is not None:
+                    writer = self.store.scalar_writer(self.run_id, self._source, p.meta_dir, p.materialize)
+                else:
+                    writer = self.store.scalar_writer(self.run_id, self._source)
+                self.scalars = writer
+        return writer
 
     def on_line(self, text: str, stream: int, t: float) -> None:
         if self.output is not None:
@@ -62,6 +78,8 @@ class RunRecorder:
         return self.store.meta_dir(self.run_id)
 
     def close(self) -> None:
-        self.scalars.close()
+        writer = self.__dict__.get("scalars")
+        if writer is not None:
+            writer.close()
         if self.output is not None:
             self.output.close()
