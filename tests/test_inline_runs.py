@@ -114,3 +114,59 @@ def test_an_inline_run_whose_kernel_is_killed_ends_failed_with_its_output(home, 
 ])
 def test_only_cells_with_ipython_syntax_go_through_the_transforms(cell, needed):
     assert needs_ipython_transform(cell) is needed
+
+
+def visible(store) -> list[str]:
+    return sorted(n for n in os.listdir(store.runs_dir) if not n.startswith("."))
+
+
+def test_an_inline_run_appears_whole_and_its_staging_folders_stay_hidden(store, tmp_path):
+    runs = [run_inline(cell_op(f"print('run {i}')\n", tmp_path), {}, store=store, namespace={}) for i in range(3)]
+    quiet = run_inline(cell_op("x = 1\n", tmp_path), {}, store=store, namespace={})  # no output at all
+    assert visible(store) == sorted(r.id for r in [*runs, quiet])
+    for i, run in enumerate(runs):
+        assert sorted(os.listdir(store.meta_dir(run.id))) == ["output", "output.index", "run.json"]
+        assert store.read_output(run.id) == f"run {i}\n" and store.load_run(run.id).status == "completed"
+    assert store.read_output(quiet.id) == "" and store.load_run(quiet.id).status == "completed"
+    report = store.check(repair=True)  # the index rebuilt from the run folders: spares are not runs
+    assert report["runs"] == 4 and report["corrupt"] == [] and report["missing_from_index"] == []
+    assert sorted(r["id"] for r in store.list_rows()) == sorted(r.id for r in [*runs, quiet])
+
+
+KERNEL = """
+import sys, time
+from guild_jupyter.notebook.cell_op import CellOperation, run_inline
+from guild_jupyter.storage.store import RunStore
+store = RunStore({home!r})
+for i in range(3):
+    op = CellOperation.from_cell(f"print('cell {{i}}')\\n", name="nb:cell-1", notebook_dir={dir!r},
+                                 namespace={{}}, outputs=[], notebook=None, capture_inputs=False)
+    run = run_inline(op, {{}}, store=store, namespace={{}})
+print("ended", run.id, flush=True)
+if sys.argv[1] == "hang":
+    time.sleep(60)
+"""
+
+
+def test_a_kernel_killed_right_after_a_cell_keeps_that_run_and_an_exit_leaves_no_spares(home, tmp_path):
+    script = tmp_path / "kernel.py"
+    script.write_text(KERNEL.format(home=str(home), dir=str(tmp_path)))
+    done = subprocess.run([sys.executable, str(script), "exit"], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1].startswith("ended ")  # after the cells' own output
+    store = RunStore(home)
+    assert [n for n in os.listdir(store.runs_dir) if n.startswith(".")] == []  # spares removed at exit
+    # kill -9 as soon as the cell has returned: its run was written before, not behind
+    proc = subprocess.Popen([sys.executable, str(script), "hang"], stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    while line and not line.startswith("ended "):
+        line = proc.stdout.readline()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    run_id = line.split()[1]
+    reconcile(store)
+    run = store.load_run(run_id)
+    assert run.status == "completed" and store.read_output(run_id) == "cell 2\n"
+    assert [r["status"] for r in store.list_rows()] == ["completed"] * 6
+    report = store.check()  # what a killed kernel may leave (empty hidden spares) is no run
+    assert report["runs"] == 6 and report["corrupt"] == [] and report["missing_from_index"] == []

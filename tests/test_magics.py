@@ -336,3 +336,30 @@ def test_kernel_interrupt_stops_a_cell_sweep(env):
     assert trials and all(t.status.value == "cancelled" for t in trials)
     assert sum("trial" in store.read_output(t.id) for t in trials) == 1, [store.read_output(t.id) for t in trials]
     assert len(trials) < 3
+
+
+def test_repeated_inline_cells_each_record_their_own_options(env):
+    """The magic line is parsed once per distinct line (magics._parsed_run_line): a rerun
+    gets its own tags, a bad line fails every time, and each run is listed at once."""
+    km, store, nbdir = env
+    before = run_ids(store)
+    cell = "%%guild_run --inline -t fast -l 'a label' n=2\nn = 1\nprint(f'n: {n}')"
+    cells = execute(km, nbdir, [
+        cell,
+        "r1 = _\nr1.tags.append('mutated')",  # a caller changing the returned run's tags
+        cell,
+        "r2 = _\n%guild runs",
+        "%%guild_run --inline --bogus\nx = 1",
+        "%%guild_run --inline --bogus\nx = 1",
+        "print(r1.id, r2.id)",
+    ])
+    assert not any(errors(c) for c in cells[:4]), [text(c) for c in cells]
+    first, second = text(cells[6]).split()
+    assert first != second and run_ids(store) - before == {first, second}
+    for run_id in (first, second):
+        run = store.load_run(run_id)
+        assert (run.tags, run.label, run.flags, run.status.value) == (["fast"], "a label", {"n": 2}, "completed")
+        assert store.read_output(run_id) == "n: 2\n"
+    assert second[:8] in text(cells[3]) and first[:8] in text(cells[3])
+    for i in (4, 5):
+        assert "unrecognized arguments: --bogus" in text(cells[i])

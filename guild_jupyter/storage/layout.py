@@ -64,6 +64,19 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
+def write_new_json(path: str, data: Any) -> None:
+    """A record in a folder no reader sees yet (a staged run, see ``storage.pending``),
+    written in place: the folder's rename makes it appear whole, as a rename does a file."""
+    # new, or made empty ahead of need (O_TRUNC would cost as much as the write)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, json.dumps(data, sort_keys=True, default=str, separators=(",", ":")).encode("utf-8"))
+        if os.environ.get("GUILD_JUPYTER_FSYNC") == "1":
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write_json(path: str | os.PathLike[str], data: Any, *, pretty: bool = False) -> None:
     if pretty:
         text = json.dumps(data, indent=1, sort_keys=True, default=str)

@@ -86,13 +86,21 @@ class RunStore(BaseRunStore):
                       source=source, run_id=run_id, running=running)
         return self.add_run(run)
 
-    def add_run(self, run: Run) -> Run:
-        """Write a run built in memory (by :func:`new_run`, possibly already ended) in one go."""
+    def add_run(self, run: Run, staged: str | None = None) -> Run:
+        """Write a run built in memory (by :func:`new_run`, possibly already ended) in one go.
+
+        ``staged``: a folder in ``runs/`` with a hidden name (listings skip it) whose
+        ``.run/`` holds the run's other files; the record is written there and the folder
+        renamed to the run's id, so the run appears whole (see ``storage.pending``)."""
         run_dir = os.path.join(self.runs_dir, run.id)
-        meta = os.path.join(run_dir, layout.META_DIR)
-        os.mkdir(run_dir)  # ``runs/`` exists: two mkdirs, not makedirs' look-ups
-        os.mkdir(meta)
-        self._write_record(run, meta)
+        if staged is None:
+            meta = os.path.join(run_dir, layout.META_DIR)
+            os.mkdir(run_dir)  # ``runs/`` exists: two mkdirs, not makedirs' look-ups
+            os.mkdir(meta)
+            self._write_record(run, meta)
+        else:
+            layout.write_new_json(os.path.join(staged, layout.META_DIR, layout.RUN_JSON), run.to_dict())
+            os.rename(staged, run_dir)
         self.index.upsert_run(run)
         run._store = self
         self.events.emit(RunCreated(run.id, op=run.op))

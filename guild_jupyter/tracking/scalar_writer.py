@@ -125,6 +125,10 @@ class _Flusher:
                 )
                 self._thread.start()
 
+    def wake(self) -> None:
+        """Run a flush pass now rather than at the next tick."""
+        self._wake.set()
+
     def unregister(self, w: ScalarWriter) -> None:
         with self._lock:
             self._writers.discard(w)
