@@ -70,7 +70,8 @@ def write_new_json(path: str, data: Any) -> None:
     # new, or made empty ahead of need (O_TRUNC would cost as much as the write)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
-        os.write(fd, json.dumps(data, sort_keys=True, default=str, separators=(",", ":")).encode("utf-8"))
+        text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+        os.write(fd, text.encode("utf-8"))
         if os.environ.get("GUILD_JUPYTER_FSYNC") == "1":
             os.fsync(fd)
     finally:

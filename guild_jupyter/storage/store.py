@@ -99,7 +99,8 @@ class RunStore(BaseRunStore):
             os.mkdir(meta)
             self._write_record(run, meta)
         else:
-            layout.write_new_json(os.path.join(staged, layout.META_DIR, layout.RUN_JSON), run.to_dict())
+            record = os.path.join(staged, layout.META_DIR, layout.RUN_JSON)
+            layout.write_new_json(record, run.to_dict())
             os.rename(staged, run_dir)
         self.index.upsert_run(run)
         run._store = self

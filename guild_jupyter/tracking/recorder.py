@@ -52,7 +52,9 @@ class RunRecorder:
             if writer is None:
                 p = self.pending
                 if p is not None:
-                    writer = self.store.scalar_writer(self.run_id, self._source, p.meta_dir, p.materialize)
+                    writer = self.store.scalar_writer(
+                        self.run_id, self._source, p.meta_dir, p.materialize
+                    )
                 else:
                     writer = self.store.scalar_writer(self.run_id, self._source)
                 self.scalars = writer
