@@ -16,7 +16,6 @@ import logging
 import os
 import select
 import signal
-import subprocess
 import time
 from typing import Any
 
@@ -28,14 +27,17 @@ log = logging.getLogger("guild_jupyter.trial_worker")
 READ = select.POLLIN | select.POLLHUP | select.POLLERR
 
 
-def follow(proc: subprocess.Popen[bytes], recorder: RunRecorder, sample_interval: float) -> int:
-    """Tee the process's output into ``recorder`` until it ends; returns its exit code."""
+def follow(proc: Any, recorder: RunRecorder, sample_interval: float) -> int:
+    """Tee the process's output into ``recorder`` until it ends; returns its exit code.
+
+    ``proc``: a ``subprocess.Popen`` or a :class:`~guild_jupyter.orchestration.forked_process.ForkedProcess`."""
     streams = {proc.stdout.fileno(): (STDOUT, _Lines()), proc.stderr.fileno(): (STDERR, _Lines())}  # type: ignore[union-attr]
     poller = select.poll()
     for fd in streams:
         poller.register(fd, READ)
+    exit_fd = getattr(proc, "exit_fd", None)  # a forked trial: readable once its code is known
     try:
-        pidfd = os.pidfd_open(proc.pid)
+        pidfd = os.pidfd_open(proc.pid) if exit_fd is None else exit_fd
         poller.register(pidfd, select.POLLIN)
     except (AttributeError, OSError):
         pidfd = -1
@@ -93,7 +95,7 @@ def follow(proc: subprocess.Popen[bytes], recorder: RunRecorder, sample_interval
                 sampler = _sample(proc.pid, sampler, recorder, started, now)
                 next_sample = now + sample_interval
     finally:
-        if pidfd >= 0:
+        if pidfd >= 0 and exit_fd is None:
             os.close(pidfd)
         for pipe in (proc.stdout, proc.stderr):
             pipe.close()  # type: ignore[union-attr]

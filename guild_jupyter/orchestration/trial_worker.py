@@ -42,6 +42,7 @@ from typing import Any
 from guild_jupyter.config import Config
 from guild_jupyter.model.run import Run, hostname
 from guild_jupyter.model.status import RunStatus
+from guild_jupyter.orchestration.forked_process import ForkedProcess, ProcessStarter
 from guild_jupyter.orchestration.held_slots import HeldSlots
 from guild_jupyter.orchestration.launch import LaunchSpec
 from guild_jupyter.orchestration.process_info import (
@@ -80,7 +81,7 @@ class Trial:
     def __init__(self, run_id: str, created: float, spec: LaunchSpec) -> None:
         self.run_id, self.created, self.spec = run_id, created, spec
         self.stop_reason: str | None = None
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | ForkedProcess | None = None
         self.stopper: threading.Thread | None = None
         self.active = False  # counts against the sweep's parallel limit
         self.go = threading.Event()  # its turn to start (or to end, stopped)
@@ -107,6 +108,7 @@ class TrialWorker:
         self.provenance = SharedProvenance(store, sweep_id)
         self._base_env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items()}
         self._turn = QueueTurn(store)
+        self.starter = ProcessStarter()  # forks trials from a warm interpreter where it can
 
     # the driver's side of the conversation ---------------------------------------
     def serve(self, buffered: bytes = b"") -> int:
@@ -131,6 +133,7 @@ class TrialWorker:
                 alive = [t for t in self.threads if t.is_alive()]
                 self.threads = alive
             if not alive:
+                self.starter.close()
                 return 0
             alive[0].join()
 
@@ -220,7 +223,7 @@ class TrialWorker:
             stopper.start()
         # else: not started yet, and it checks ``stop_reason`` before starting its process
 
-    def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
+    def _terminate(self, proc: subprocess.Popen[bytes] | ForkedProcess) -> None:
         """SIGTERM the process tree; SIGKILL what is left after the grace period."""
         tree = [proc.pid, *descendants(proc.pid)]
         signal_tree(proc.pid, tree, signal.SIGTERM)
@@ -322,15 +325,7 @@ class TrialWorker:
             with self.lock:
                 if trial.stop_reason is not None:
                     raise _Cancelled()
-                trial.proc = proc = subprocess.Popen(
-                    spec.argv,
-                    cwd=spec.cwd or run_dir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    start_new_session=True,
-                )
+                trial.proc = proc = self.starter.start(spec.argv, spec.cwd or run_dir, env)
         except _Cancelled:
             recorder.close()
             return self._end(rid, RunStatus.CANCELLED, reason=trial.stop_reason)
@@ -358,6 +353,8 @@ class TrialWorker:
             log.exception("trial %s could not be marked running", rid)
             self._terminate(proc)
             follow(proc, recorder, 0)
+            if isinstance(proc, ForkedProcess):
+                proc.close()
             recorder.close()
             return self.store.load_run(rid).status.value
         self.provenance.link(rid, spec)
@@ -366,6 +363,10 @@ class TrialWorker:
         self._release(trial)
         recorder.close()
         status, reason = exit_status(rc, trial.stop_reason)
+        if getattr(proc, "lost", None) and trial.stop_reason is None:
+            reason = proc.lost
+        if isinstance(proc, ForkedProcess):
+            proc.close()
         return self._end(rid, status, exit_code=rc, reason=reason)
 
 
