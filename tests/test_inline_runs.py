@@ -170,3 +170,29 @@ def test_a_kernel_killed_right_after_a_cell_keeps_that_run_and_an_exit_leaves_no
     assert [r["status"] for r in store.list_rows()] == ["completed"] * 6
     report = store.check()  # what a killed kernel may leave (empty hidden spares) is no run
     assert report["runs"] == 6 and report["corrupt"] == [] and report["missing_from_index"] == []
+
+
+def test_scalars_of_a_short_inline_run_are_written_and_indexed_with_it(store, tmp_path):
+    seen = []
+    store.events.subscribe(lambda e: seen.append(e))
+    cell = "import guild_jupyter as gj\nprint('loss: 0.5')\ngj.log(step=3, acc=0.75)\ngj.log(acc=0.5)\n"
+    run = run_inline(cell_op(cell, tmp_path), {}, store=store, namespace={})
+    kinds = [type(e).__name__ for e in seen if e.run == run.id and type(e).__name__ != "OutputLines"]
+    assert kinds == ["RunCreated", "ScalarsLogged", "StatusChanged"]  # one write: no running record
+    other = RunStore(store.home)
+    assert sorted((k, s, v) for k, s, v, _ in other.iter_run_points(run.id)) == [
+        ("acc", 3, 0.75), ("acc", 4, 0.5), ("loss", 0, 0.5)]  # a stepless point continues the series
+    row = other.runs_frame().iloc[0]
+    assert (row["status"], row["scalars.loss"], row["scalars.acc"]) == ("completed", 0.5, 0.5)
+
+
+def test_points_of_a_long_inline_run_all_land_before_it_ends(store, tmp_path):
+    cell = ("import time, guild_jupyter as gj\nfor i in range(6):\n"
+            "    gj.log(step=i, loss=1.0 / (i + 1))\n    print(f'acc: {i / 10}')\n    time.sleep(0.1)\n")
+    run = run_inline(cell_op(cell, tmp_path), {}, store=store, namespace={})
+    other = RunStore(store.home)
+    points = sorted((k, s, v) for k, s, v, _ in other.iter_run_points(run.id))
+    assert [p for p in points if p[0] == "loss"] == [("loss", i, 1.0 / (i + 1)) for i in range(6)]
+    assert [p[2] for p in points if p[0] == "acc"] == [i / 10 for i in range(6)]
+    row = other.runs_frame().iloc[0]
+    assert (row["status"], row["scalars.loss"]) == ("completed", 1.0 / 6)

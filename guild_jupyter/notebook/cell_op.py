@@ -184,8 +184,11 @@ def run_inline(op: CellOperation, flags: Mapping[str, Any], *, store: RunStore, 
             recorder.on_line(line, STDERR, t)
     finally:
         logger.activate(previous)
-    recorder.close()  # flushes log() points, which writes the run first if there are any
-    final = pending.finish(status, exit_code=0 if error is None else 1, reason=reason)
+    # one write of the ended run with its output and the points still queued (unless a
+    # long cell was written already: then the points are flushed, then the status set)
+    final = pending.finish(status, recorder.made_scalar_writer(), exit_code=0 if error is None else 1,
+                           reason=reason)
+    recorder.close()
     if error is not None:
         raise error
     return final

@@ -18,10 +18,22 @@ def _echo(text: str) -> None:
     sys.stdout.flush()
 
 
+_last_store: tuple[str | None, Any] = (None, None)
+
+
 def _store():
+    """The default store (remembered for the last ``GUILD_JUPYTER_HOME`` seen: every
+    cell asks, and resolving the home takes a few pathlib calls)."""
+    global _last_store
+    env = os.environ.get("GUILD_JUPYTER_HOME")
+    if env is not None and _last_store[0] == env:
+        return _last_store[1]
     from guild_jupyter.experiment.api import default_store
 
-    return default_store()
+    store = default_store()
+    if env is not None and os.path.isabs(env):  # (a relative one follows the working directory)
+        _last_store = (env, store)
+    return store
 
 
 def _flags(items: list[str]) -> dict[str, str]:

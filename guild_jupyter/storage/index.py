@@ -164,9 +164,12 @@ class RunIndex:
                 raise
             conn.execute("COMMIT")
 
-    def upsert_run(self, run: Run) -> None:
+    def upsert_run(self, run: Run, summaries: dict[str, Summary] | None = None) -> None:
+        """The run's row; with ``summaries``, its scalars too, in the same transaction."""
         with self._write() as w:
             w.upsert_run(run)
+            for key, s in (summaries or {}).items():
+                w.merge_summary(run.id, key, s)
 
     def update_status(self, run: Run) -> None:
         """After a status change: the row's status columns only (a full upsert if it has none)."""

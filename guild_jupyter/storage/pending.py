@@ -36,9 +36,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from guild_jupyter.model.status import RunStatus
-from guild_jupyter.storage.layout import META_DIR, OUTPUT, OUTPUT_INDEX, RUN_JSON
-from guild_jupyter.storage.output import OutputWriter, write_new_output
-from guild_jupyter.tracking.scalar_writer import FLUSH_INTERVAL, flusher
+from guild_jupyter.storage.layout import META_DIR, OUTPUT, OUTPUT_INDEX, RUN_JSON, SCALARS_DIR
+from guild_jupyter.storage.output import OutputWriter, write_all, write_new_output
+from guild_jupyter.tracking.scalar_writer import FLUSH_INTERVAL, ScalarBatch, ScalarWriter, flusher
 
 if TYPE_CHECKING:
     from guild_jupyter.model.run import Run
@@ -95,9 +95,12 @@ class PendingRun:
                 self._write_locked()
         return self.meta_dir
 
-    def finish(self, status: RunStatus, **attempt: Any) -> Run:
-        """End the run: one write of the ended record if nothing was written yet."""
+    def finish(self, status: RunStatus, scalars: ScalarWriter | None = None, **attempt: Any) -> Run:
+        """End the run: one write of the ended record if nothing was written yet, with
+        the points still queued in ``scalars`` (the run's scalar writer, if it has one)."""
         flusher.unregister(self)
+        # taken before the lock: the flusher holds the writer's lock while it waits for ours
+        batch = scalars.take() if scalars is not None else None
         with self._lock:
             if self._writer is None:
                 a = self.run.attempt
@@ -105,18 +108,32 @@ class PendingRun:
                 a.stopped = time.time()
                 for name, value in attempt.items():
                     setattr(a, name, value)
-                self._write_locked()
+                try:
+                    self._write_locked(batch, scalars)
+                except BaseException:
+                    if batch is not None:
+                        scalars.put_back(batch)  # type: ignore[union-attr]
+                    raise
                 self._writer.close()  # type: ignore[union-attr]
                 return self.run
+        if batch is not None:  # written meanwhile (a long cell): the points go the usual way
+            scalars.put_back(batch)  # type: ignore[union-attr]
+        if scalars is not None:
+            scalars.flush()  # before the status: a reader of an ended run sees all its points
         self._writer.close()
         return self.store.set_status(self.run.id, status, **attempt)
 
-    def _write_locked(self) -> None:
+    def _write_locked(
+        self, batch: ScalarBatch | None = None, scalars: ScalarWriter | None = None
+    ) -> None:
         staged = spare_dirs(self.store).take()
         try:
+            meta = os.path.join(staged, META_DIR)
             if self._lines:
-                write_new_output(os.path.join(staged, META_DIR), self._lines)
-            self.store.add_run(self.run, staged=staged)
+                write_new_output(meta, self._lines)
+            if batch is not None:
+                _write_scalars(meta, scalars.path.name, batch.text)  # type: ignore[union-attr]
+            self.store.add_run(self.run, staged=staged, points=batch.points if batch else None)
         except BaseException:
             if os.path.exists(staged):  # not published: no half-written spare left behind
                 _remove(staged)
@@ -125,10 +142,20 @@ class PendingRun:
         self._writer = OutputWriter(self.meta_dir)  # later lines are appended
 
 
+def _write_scalars(meta: str, name: str, text: str) -> None:
+    folder = os.path.join(meta, SCALARS_DIR)
+    os.mkdir(folder)
+    fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        write_all(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
 class SpareDirs:
     """Staging folders (``runs/.spare-<pid>-<n>/.run/``) for one store, made ahead
-    with empty ``run.json``, ``output`` and ``output.index`` files in them (a run
-    without output keeps its two empty output files).
+    with empty ``run.json``, ``output`` and ``output.index`` files in them (a run without
+    output keeps its two output files, empty).
 
     The flusher's thread keeps :data:`SPARES` ready (it calls ``flush``); ``take``
     hands one out, or makes one at once when none is ready. A process that ends
@@ -196,17 +223,10 @@ class SpareDirs:
 
 
 def _remove(staged: str) -> None:
-    """Remove an unused spare (its empty files, ``.run/``, itself)."""
-    meta = os.path.join(staged, META_DIR)
-    try:
-        names = os.listdir(meta)
-    except OSError:
-        names = []
-    for path in [*(os.path.join(meta, n) for n in names), meta, staged]:
-        try:
-            (os.rmdir if path in (meta, staged) else os.unlink)(path)
-        except OSError:
-            pass
+    """Remove a spare nobody used, or a staged run that was not published."""
+    import shutil  # (only on exit or after a failed write)
+
+    shutil.rmtree(staged, ignore_errors=True)
 
 
 _spares: dict[str, SpareDirs] = {}

@@ -25,7 +25,7 @@ from guild_jupyter.storage.base import BaseRunStore
 from guild_jupyter.storage.index import RunIndex
 from guild_jupyter.storage.output import OutputWriter, read_complete_lines, read_output
 from guild_jupyter.storage.query import RunFilter
-from guild_jupyter.storage.scalar_files import Summary, SummaryBuilder, iter_points
+from guild_jupyter.storage.scalar_files import Summary, SummaryBuilder, iter_points, summarize
 from guild_jupyter.tracking.scalar_writer import ScalarWriter
 
 
@@ -86,12 +86,13 @@ class RunStore(BaseRunStore):
                       source=source, run_id=run_id, running=running)
         return self.add_run(run)
 
-    def add_run(self, run: Run, staged: str | None = None) -> Run:
+    def add_run(self, run: Run, staged: str | None = None, points: list | None = None) -> Run:
         """Write a run built in memory (by :func:`new_run`, possibly already ended) in one go.
 
         ``staged``: a folder in ``runs/`` with a hidden name (listings skip it) whose
         ``.run/`` holds the run's other files; the record is written there and the folder
-        renamed to the run's id, so the run appears whole (see ``storage.pending``)."""
+        renamed to the run's id, so the run appears whole (see ``storage.pending``).
+        ``points``: the scalar points among those files, indexed with the run's row."""
         run_dir = os.path.join(self.runs_dir, run.id)
         if staged is None:
             meta = os.path.join(run_dir, layout.META_DIR)
@@ -102,9 +103,11 @@ class RunStore(BaseRunStore):
             record = os.path.join(staged, layout.META_DIR, layout.RUN_JSON)
             layout.write_new_json(record, run.to_dict())
             os.rename(staged, run_dir)
-        self.index.upsert_run(run)
+        self.index.upsert_run(run, summarize(points) if points else None)
         run._store = self
         self.events.emit(RunCreated(run.id, op=run.op))
+        if points:
+            self.events.emit(ScalarsLogged(run.id, points=tuple(points)))
         if run.status is not RunStatus.PENDING:
             self.events.emit(StatusChanged(run.id, status=run.status.value, attempt=run.attempt.n,
                                            reason=run.reason))

@@ -73,6 +73,10 @@ class RunRecorder:
                 check_key(k)
                 self.known_keys.add(k)
 
+    def made_scalar_writer(self) -> Any:
+        """The scalar writer if anything made it (a point was logged or parsed), else None."""
+        return self.__dict__.get("scalars")
+
     @property
     def meta_dir(self) -> str:
         if self.pending is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from guild_jupyter.storage.scalar_files import Point, Summary, append_text, summarize
 
 FLUSH_INTERVAL = float(os.environ.get("GUILD_JUPYTER_FLUSH_INTERVAL", "0.2"))
+Entry = tuple[float, "int | None", dict[str, float]]  # one queued call: (time, step, values)
 
 
 class ScalarWriter:
@@ -69,6 +70,24 @@ class ScalarWriter:
         q = self._queue
         popleft = q.popleft
         entries = [popleft() for _ in range(min(len(q), CHUNK))]
+        steps_before = dict(self._next_step)
+        points, text = self._resolve(entries)
+        try:
+            if not self._dir_made:
+                if self._before_write is not None:
+                    self._before_write()
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._dir_made = True
+            append_text(self.path, text)
+        except BaseException:
+            self._restore(entries, steps_before)  # kept for the next try
+            raise
+        if self._on_flush is not None:
+            self._on_flush(summarize(points), points)
+        return len(points)
+
+    def _resolve(self, entries: list[Entry]) -> tuple[list[Point], str]:
+        """Points with their steps (advancing each key's own series) and their file text."""
         nxt = self._next_step
         points: list[Point] = []
         lines: list[str] = []
@@ -80,21 +99,29 @@ class ScalarWriter:
                 nxt[key] = s + 1
                 add_point((key, s, value, t))
                 add_line(f"{key},{s},{value!r},{ts}\n")
-        try:
-            if not self._dir_made:
-                if self._before_write is not None:
-                    self._before_write()
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._dir_made = True
-            append_text(self.path, "".join(lines))
-        except BaseException:
-            q.extendleft(reversed(entries))  # keep them for the next try
-            for key in {p[0] for p in points}:  # and their steps
-                nxt.pop(key, None)
-            raise
-        if self._on_flush is not None:
-            self._on_flush(summarize(points), points)
-        return len(points)
+        return points, "".join(lines)
+
+    def _restore(self, entries: list[Entry], steps_before: dict[str, int]) -> None:
+        self._queue.extendleft(reversed(entries))
+        self._next_step.clear()
+        self._next_step.update(steps_before)
+
+    def take(self) -> ScalarBatch | None:
+        """Everything queued, resolved as a flush would, for a caller that writes it with
+        something else (a write-behind run: with its record); ``put_back`` if that fails."""
+        with self._flush_lock:
+            q = self._queue
+            if not q:
+                return None
+            steps_before = dict(self._next_step)
+            entries = [q.popleft() for _ in range(len(q))]
+            points, text = self._resolve(entries)
+            return ScalarBatch(entries, steps_before, points, text)
+
+    def put_back(self, batch: ScalarBatch) -> None:
+        """Queue a taken batch again (the next flush writes it)."""
+        with self._flush_lock:
+            self._restore(batch.entries, batch.steps_before)
 
     def close(self) -> None:
         if self.closed:
@@ -102,6 +129,18 @@ class ScalarWriter:
         self.flush()
         self.closed = True
         flusher.unregister(self)
+
+
+class ScalarBatch:
+    """Points taken from a writer's queue (see ``ScalarWriter.take``) and their file text."""
+
+    __slots__ = ("entries", "steps_before", "points", "text")
+
+    def __init__(
+        self, entries: list[Entry], steps_before: dict[str, int], points: list[Point], text: str
+    ) -> None:
+        self.entries, self.steps_before = entries, steps_before
+        self.points, self.text = points, text
 
 
 CHUNK = 4000  # entries per write; bounds how long one flush holds the interpreter
