@@ -25,7 +25,10 @@ when the server has reaped the child. The worker closing the socket ends the
 server; children that still run are left to run (they are runs).
 
 Imports: only builtin or already-loaded modules (``_socket``, ``select``,
-``marshal``), so that a trial's ``sys.modules`` is close to a fresh one's.
+``marshal``, ``gc``), so that a trial's ``sys.modules`` is close to a fresh
+one's. The server's objects are frozen out of the garbage collector
+(``gc.freeze``): a child's collections, and its final one at exit, then skip
+them instead of touching (and so copying) every page of the inherited heap.
 """
 
 import _socket
@@ -43,6 +46,10 @@ def serve():  # -> (code, globals) in a forked child; never returns in the serve
     fd = int(sys.argv[1])
     for name in sys.argv[2:]:
         __import__(name)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the server's objects: never traversed again, in it or in its children (no copy-on-write)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, fd)
     server_main = sys.modules["__main__"].__dict__
     poller = select.poll()
