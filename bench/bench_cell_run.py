@@ -18,7 +18,9 @@ parsed and stored scalar: about 1 ms more, the same as for ``gj.run(fn)``).
 
 Bars (issue 4): ``--inline`` <= 2 ms median over baseline A; default
 (subprocess) <= 40 ms median over baseline B. ``--quick``: fewer runs.
-Output is captured (not printed) in all four.
+Output is captured (not printed) in all four. Each pair is measured in
+alternating blocks (10 of each), so a figure and its baseline share the load
+of the moment on a shared machine.
 """
 
 from __future__ import annotations
@@ -39,6 +41,18 @@ BAR_INLINE = 0.002
 BAR_SUBPROCESS = 0.040
 CELL = "lr = 0.1\ny = lr * base + 1\nprint(f'y = {y}')\n"
 SCALAR_CELL = "lr = 0.1\ny = lr * base + 1\nprint(f'loss: {y}')\n"  # info row: a printed scalar too
+
+
+def interleaved(baseline, measured, repeat: int, warmup: int, blocks: int = 10) -> tuple[list[float], list[float]]:
+    """``_util.timed`` of both, in alternating blocks: on a shared machine the load
+    changes by the second, and a figure and its baseline should see the same load."""
+    a: list[float] = []
+    b: list[float] = []
+    for i in range(blocks):
+        n = repeat // blocks + (1 if i < repeat % blocks else 0)
+        a += _util.timed(baseline, n, warmup if i == 0 else 1)
+        b += _util.timed(measured, n, warmup if i == 0 else 1)
+    return a, b
 
 
 def main() -> int:
@@ -65,18 +79,16 @@ def main() -> int:
                 raise RuntimeError(f"cell failed: {result.error_in_exec or result.error_before_exec}")
         return go
 
-    plain = _util.timed(cell(CELL), n_inline, 20)
-    inline = _util.timed(cell("%%guild_run --inline\n" + CELL), n_inline, 20)
-    plain_s = _util.timed(cell(SCALAR_CELL), n_inline, 20)
-    inline_s = _util.timed(cell("%%guild_run --inline\n" + SCALAR_CELL), n_inline, 20)
-    bare = _util.timed(lambda: subprocess.run([sys.executable, "cell.py"], capture_output=True, check=True), n_sub, 3)
-    sub = _util.timed(cell("%%guild_run\n" + CELL), n_sub, 3)
+    plain, inline = interleaved(cell(CELL), cell("%%guild_run --inline\n" + CELL), n_inline, 20)
+    plain_s, inline_s = interleaved(cell(SCALAR_CELL), cell("%%guild_run --inline\n" + SCALAR_CELL), n_inline, 20)
+    bare, sub = interleaved(lambda: subprocess.run([sys.executable, "cell.py"], capture_output=True, check=True),
+                            cell("%%guild_run\n" + CELL), n_sub, 3)
 
     from guild_jupyter.storage.store import RunStore
 
     store = RunStore(home)
     rows_ = store.list_rows()
-    assert len(rows_) == 2 * (n_inline + 20) + n_sub + 3, len(rows_)
+    assert len(rows_) == 2 * (n_inline + 20 + 9) + n_sub + 3 + 9, len(rows_)  # (a warm-up call per block)
     assert all(r["status"] == "completed" for r in rows_)
     newest = store.load_run(rows_[0]["id"])
     assert newest.kind == "cell" and store.read_output(newest.id) == "y = 1.2\n"

@@ -144,7 +144,8 @@ class PendingRun:
 
 def _write_scalars(meta: str, name: str, text: str) -> None:
     folder = os.path.join(meta, SCALARS_DIR)
-    os.mkdir(folder)
+    if not os.path.isdir(folder):  # (a spare has it)
+        os.mkdir(folder)
     fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         write_all(fd, text.encode("utf-8"))
@@ -154,8 +155,9 @@ def _write_scalars(meta: str, name: str, text: str) -> None:
 
 class SpareDirs:
     """Staging folders (``runs/.spare-<pid>-<n>/.run/``) for one store, made ahead
-    with empty ``run.json``, ``output`` and ``output.index`` files in them (a run without
-    output keeps its two output files, empty).
+    with empty ``run.json``, ``output`` and ``output.index`` files and an empty
+    ``scalars/`` folder in them (a run without output or scalars keeps those, empty:
+    a ``mkdir`` is the one operation that can take a millisecond on a busy disk).
 
     The flusher's thread keeps :data:`SPARES` ready (it calls ``flush``); ``take``
     hands one out, or makes one at once when none is ready. A process that ends
@@ -204,6 +206,8 @@ class SpareDirs:
         os.mkdir(staged)
         try:
             os.mkdir(meta)
+            if files:
+                os.mkdir(os.path.join(meta, SCALARS_DIR))
             for name in files:
                 os.close(os.open(os.path.join(meta, name), os.O_WRONLY | os.O_CREAT, 0o644))
         except BaseException:
