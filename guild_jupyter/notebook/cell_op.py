@@ -33,12 +33,19 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from guild_jupyter.errors import GuildError
 from guild_jupyter.experiment.script_flags import ScriptFlags, apply_globals, global_flags, parse_source
 from guild_jupyter.model.flags import FlagDef
-from guild_jupyter.model.run import Run
+from guild_jupyter.model.run import Run, hostname, new_run
+from guild_jupyter.model.status import RunStatus
 from guild_jupyter.notebook import inputs as inputs_mod
 from guild_jupyter.notebook import cell_runner
 from guild_jupyter.notebook.cell_runner import save_outputs
 from guild_jupyter.orchestration.launch import LaunchSpec, flag_env
+from guild_jupyter.orchestration.process_info import self_identity
 from guild_jupyter.storage import layout
+from guild_jupyter.storage.output import STDERR
+from guild_jupyter.storage.pending import PendingRun
+from guild_jupyter.tracking import logger
+from guild_jupyter.tracking.capture import Capture
+from guild_jupyter.tracking.recorder import RunRecorder
 
 if TYPE_CHECKING:
     from guild_jupyter.config import Config
@@ -145,16 +152,6 @@ def run_inline(op: CellOperation, flags: Mapping[str, Any], *, store: RunStore, 
     work; an interrupt ends it ``cancelled`` and is raised again; an error ends
     it ``failed`` and is raised again.
     """
-    from guild_jupyter.model.run import hostname
-    from guild_jupyter.model.status import RunStatus
-    from guild_jupyter.orchestration.process_info import self_identity
-    from guild_jupyter.storage.output import STDERR
-    from guild_jupyter.storage.pending import PendingRun
-    from guild_jupyter.model.run import new_run
-    from guild_jupyter.tracking import logger
-    from guild_jupyter.tracking.capture import Capture
-    from guild_jupyter.tracking.recorder import RunRecorder
-
     pid, pid_started = self_identity()
     op.inputs = {}
     source = apply_globals(op.source, op.flags, dict(flags))

@@ -38,21 +38,26 @@ from guild_jupyter.notebook.magic_support import (
 
 
 @functools.lru_cache(maxsize=128)
-def _parsed_run_line(line: str) -> tuple[tuple[str, Any], ...]:
-    """The options of a ``%%guild_run`` line (cached: a cell is often run many times)."""
+def _parsed_run_line(line: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The options of a ``%%guild_run`` line (cached: a cell is often run many times),
+    and the names of those holding lists."""
     try:  # POSIX quoting, so -l "a label" has no quotes in it
         argv = shlex.split(line)
     except ValueError as e:
         raise UsageError(f"%%guild_run: {e}") from None
     # its errors are UsageErrors (and are not cached)
-    return tuple(vars(GuildMagics.guild_run.parser.parse_args(argv)).items())
+    options = vars(GuildMagics.guild_run.parser.parse_args(argv))
+    return options, tuple(k for k, v in options.items() if isinstance(v, list))
 
 
 def _parse_run_line(line: str) -> argparse.Namespace:
-    """A fresh namespace per run: list values (tags, flags) are copied."""
-    return argparse.Namespace(
-        **{k: list(v) if isinstance(v, list) else v for k, v in _parsed_run_line(line)}
-    )
+    """A fresh namespace per run, with its own lists (tags, flags)."""
+    options, lists = _parsed_run_line(line)
+    args = argparse.Namespace()
+    args.__dict__.update(options)
+    for name in lists:
+        setattr(args, name, list(options[name]))
+    return args
 
 
 @magics_class
