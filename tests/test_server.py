@@ -392,8 +392,13 @@ async def test_kernel_client_finds_and_uses_the_server(jp_serverapp, gj_store, s
         await asyncio.to_thread(c.submit, script, {"nope": 1})
     with pytest.raises(RunNotFound):
         await asyncio.to_thread(c.stop, "f" * 32)
-    listing = await asyncio.to_thread(c.runs, status="cancelled")
-    assert [x["id"] for x in listing["runs"]] == [run["id"]]
+
+    async def cancelled_ids():
+        # the record is written before its index row: the listing may lag the GET by a moment
+        listing = await asyncio.to_thread(c.runs, status="cancelled")
+        return [x["id"] for x in listing["runs"]]
+
+    assert await wait_for(cancelled_ids, timeout=10) == [run["id"]]
 
 
 async def test_listing_renders_infinities_and_bools_as_json(api, gj_store):

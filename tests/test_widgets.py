@@ -308,7 +308,8 @@ def test_headless_foreground_cell_keeps_final_state_as_text_and_html(env):
 
 def test_foreground_run_shorter_than_widget_delay_gets_no_widget(env):
     """A run that ends within WIDGET_DELAY gets no widget (building one would cost more than
-    the run); a longer one gets its RunWidget. Either way the result is the final state.
+    the run) and its result is the final state; a longer one gets its RunWidget, which holds
+    the final state, and its result is the Run in one line.
     The delay is set per case (an hour / none) so the outcome does not depend on machine speed."""
     km, store, nbdir = env
     run = "%%guild_run\nlr = 0.5\nprint(f'loss: {lr}')"
@@ -324,10 +325,13 @@ def test_foreground_run_shorter_than_widget_delay_gets_no_widget(env):
     short, long = nb.cells[1], nb2.cells[1]
     assert not widget_views(short) and not comm_state_ids(client, "ButtonModel")  # none built
     final_state_result(short)
-    (view,) = widget_views(long)  # the RunWidget's display, holding the final state too
+    (view,) = widget_views(long)  # the RunWidget's display, holding the final state
     assert comm_state_ids(client2, "ButtonModel")
     assert "[completed]" in view.data["text/plain"] and "loss: 0.5" in view.data["text/html"]
-    final_state_result(long)
+    # ... so the cell's result is the Run in one line (``r = _`` still works), not a second copy
+    (result,) = [o for o in long.outputs if o.output_type == "execute_result"]
+    assert result.data == {"text/plain": result.data["text/plain"]}
+    assert result.data["text/plain"].startswith("<Run ") and "completed>" in result.data["text/plain"]
 
 
 def test_stop_all_button_stops_a_running_cell_sweep(env):

@@ -1,6 +1,6 @@
 """SweepWidget in-process (no kernel: ipywidgets' comm is a no-op outside one, the
-trait updates are the same): the live table follows the trials, and stop-all
-cancels the running trial and ends the sweep."""
+trait updates are the same): the live table follows the trials (a running trial's
+objective too), and stop-all cancels the running trial and ends the sweep."""
 
 from __future__ import annotations
 
@@ -34,6 +34,16 @@ def test_sweep_widget_table_and_stop_all(project, store):
         time.sleep(0.05)
     assert any(t["status"] == "running" for t in w._trials), w._trials
     assert "running" in w.table.value
+
+    def running_objective():
+        return next((t["objective"] for t in w._trials if t["status"] == "running"), None)
+
+    seen = set()
+    while len(seen) < 3 and time.time() < deadline:  # the running trial's loss, live
+        if running_objective() is not None:
+            seen.add(running_objective())
+        time.sleep(0.05)
+    assert len(seen) >= 3, seen
     w.stop_button.click()
     driver.join(60)
     assert not driver.is_alive()

@@ -116,6 +116,7 @@ class Run:
         self.source = source if source is not None else {}
         self.deleted = deleted
         self._store: Any = None
+        self._shown_live = False  # a RunWidget above already shows it: Out[] gets one line, once
 
     # derived from the latest attempt -------------------------------------
     @property
@@ -224,7 +225,8 @@ class Run:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         """A bare ``r`` in a cell: status, flags, last scalars, output tail (HTML and text)."""
-        if self._store is None:
+        if self._store is None or self._shown_live:
+            self._shown_live = False  # only the cell's own result: a later ``r`` shows it all
             return {"text/plain": repr(self)}
         from guild_jupyter.widgets.render import run_html, run_state, run_text
 

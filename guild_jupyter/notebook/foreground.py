@@ -170,7 +170,10 @@ async def run_cell_magic(shell: Any, line: str, cell: str) -> Any:
             # wake up now and then: a SIGINT caught by another thread only runs its handler
             # (which cancels this cell) when the main thread runs Python code
             await asyncio.wait({result}, timeout=WAKE)
-        return result.result()
+        value = result.result()
+        if holder.widget is not None and getattr(value, "_shown_live", None) is False:
+            value._shown_live = True  # the widget holds the final state: no second copy in Out[]
+        return value
     except asyncio.CancelledError:  # the kernel was interrupted
         pass
     acted = False

@@ -1,6 +1,7 @@
 """``SweepWidget``: a live table of a sweep's trials (status, flags, objective), the
 best trial highlighted, and a stop-all button. Polled like ``RunWidget``; the
-table is re-read only when a trial's index row changed."""
+table is re-read only when a trial's index row changed or a running trial's
+objective got a new value (so a long trial's objective moves as it trains)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,14 @@ class SweepWidget(PolledWidget, W.VBox):
             "SELECT (SELECT status FROM runs WHERE id=?), count(*), max(updated) FROM runs WHERE sweep=? OR id=?",
             [self.sweep.id, self.sweep.id, self.sweep.id])
         status, count, updated = rows[0]
-        key = (status, count, updated)
+        progress = None
+        if self.objective:  # a running trial's objective moves without its row changing
+            _, prow = store.index.query(
+                "SELECT sum(count), max(last_time) FROM scalar_summary WHERE key=? AND run IN "
+                "(SELECT id FROM runs WHERE sweep=? AND status='running')",
+                [self.objective, self.sweep.id])
+            progress = prow[0] if prow else None
+        key = (status, count, updated, progress)
         if key != self._key:
             self._key = key
             self._status = status or self._status
