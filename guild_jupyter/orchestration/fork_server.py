@@ -44,6 +44,10 @@ MAX_MESSAGE = 1 << 22
 def serve():  # -> (code, globals) in a forked child; never returns in the server
     """The server's loop (``python -c BOOT FD [PRELOAD...]``)."""
     fd = int(sys.argv[1])
+    try:  # children are followed through pidfds (Linux 5.3+); without them, no server
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        os._exit(3)  # the worker sees the socket close and starts new interpreters instead
     for name in sys.argv[2:]:
         __import__(name)
     import gc
