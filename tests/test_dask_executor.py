@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import guild_jupyter as gj
 from guild_jupyter.errors import GuildError
 from guild_jupyter.experiment.runner import start_run
 from guild_jupyter.model.run import hostname
@@ -276,7 +277,6 @@ def test_the_executor_setting_is_the_default(project, dask_store, cluster, addre
 
 
 def test_the_python_api_takes_an_executor(project, dask_store, cluster, address):
-    import guild_jupyter as gj
 
     path = script(project, "hello.py", "x = 1\nprint(f'loss: {x}')\n")
     run = gj.run(path, store=dask_store, executor=address, echo=False)
@@ -327,7 +327,7 @@ def test_worker_resources_are_honoured(project, dask_store):
     scheduler = {"cls": distributed.Scheduler, "options": {"dashboard_address": ":0"}}
     with distributed.SpecCluster(workers=spec, scheduler=scheduler) as small:
         gpu_worker = small.workers["gpu"].address
-        path = script(project, "gpu.py", "print('on a gpu worker')\n")
+        path = script(project, "gpu.py", "x = 0\nprint('on a gpu worker')\n")
         runs = [
             start_run(
                 path, store=dask_store, executor=small.scheduler_address, resources={"GPU": 1}
@@ -336,6 +336,30 @@ def test_worker_resources_are_honoured(project, dask_store):
         ]
         assert all(r.status == "completed" for r in runs)
         assert {r.attempt.host for r in runs} == {gpu_worker}
+        # a sweep's trials need it each (and the sweep remembers it, for a resume)
+        sweep = gj.run(path, {"x": [1, 2, 3]}, store=dask_store, executor=small.scheduler_address,
+                       resources={"GPU": 1}, parallel=2, echo=False)
+        assert [r.status.value for r in sweep.runs] == ["completed"] * 3
+        assert {r.attempt.host for r in sweep.runs} == {gpu_worker}
+        assert sweep.spec["resources"] == {"GPU": 1}
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"resources": {"GPU": 1}}, "does not schedule resources"),
+        ({"executor": "ADDRESS", "resources": {"GPU": 1}}, "no worker of the Dask cluster offers"),
+    ],
+)
+def test_a_sweep_whose_trials_cannot_be_placed_records_nothing(
+    project, dask_store, address, options, message
+):
+    path = script(project, "hello.py", "x = 1\nprint('hello')\n")
+    if options.get("executor") == "ADDRESS":
+        options = {**options, "executor": address}
+    with pytest.raises(GuildError, match=message):
+        gj.run(path, {"x": [1, 2]}, store=dask_store, echo=False, **options)
+    assert dask_store.list_rows() == []
 
 
 def test_an_executor_from_an_entry_point(project, dask_store, tmp_path, monkeypatch):

@@ -30,7 +30,7 @@ def add_parsers(sub: Any) -> None:
         help="where runs execute: local, dask (a LocalCluster), a Dask scheduler address "
         "(tcp://host:8786) or an installed executor (default: the executor setting)",
     )
-    p.add_argument("--gpus", type=float, help="GPUs a run needs (a Dask worker resource 'GPU')")
+    p.add_argument("--gpus", type=float, help="GPUs a run, or each trial of a sweep, needs (a Dask worker resource 'GPU')")
     _sweep_arguments(p)
 
     p = sub.add_parser("ops", help="list the operations of the nearest guild.yml and their flags")
@@ -106,8 +106,6 @@ def _run(args: argparse.Namespace, store: Any) -> int:
     options = sweeps.options_from_args(args)
     placement = _placement(args, store)
     if options or args.print_trials or sweeps.is_sweep(op, flags, batches[0] if batches else None):
-        if "resources" in placement:
-            raise GuildError("--gpus applies to single runs; sweeps do not take it yet")
         return _run_sweep(args, store, op, flags, batches[0] if batches else None,
                           {**options, **placement})
     echo = None if args.quiet or args.background else _echo

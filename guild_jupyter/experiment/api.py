@@ -58,14 +58,17 @@ def run(
 
     ``executor="dask"`` (a LocalCluster), ``"tcp://host:8786"`` (a scheduler) or an
     installed executor's name sends a script's run, or a sweep's trials, there
-    (default: the ``executor`` setting, local unless configured).
+    (default: the ``executor`` setting, local unless configured); ``resources={"GPU": 1}``
+    is what the run, or each trial, needs from a Dask worker.
     """
     store = store or default_store()
     sweep_options = _sweep_options(options)
     batch = options.pop("batch", None)
     executor = options.pop("executor", None)
-    if callable(target) and executor not in (None, "local"):
-        raise GuildError(f"executor={executor!r}: a function runs in this process; "
+    resources = options.pop("resources", None)
+    if callable(target) and (executor not in (None, "local") or resources):
+        placement = f"executor={executor!r}" if executor not in (None, "local") else "resources="
+        raise GuildError(f"{placement}: a function runs in this process; "
                          "run a script, notebook or guildfile operation on another executor")
     if callable(target) or isinstance(target, (str, os.PathLike)):
         from guild_jupyter.sweeps import api as sweeps
@@ -77,7 +80,8 @@ def run(
             echo = _echo if options.pop("echo", True) else None
             _no_more(options)
             return sweeps.run_sweep(operation, flags, store=store, batch=batch, label=label, tags=tags,
-                                    echo=echo, executor=executor, **sweep_options)
+                                    echo=echo, executor=executor, resources=resources,
+                                    **sweep_options)
     if callable(target):
         from guild_jupyter.experiment.function_op import run_function
 
@@ -92,7 +96,7 @@ def run(
         _no_more(options)
         return start_operation(operation, flags, store=store, label=label, tags=tags, background=background,
                                retries=retries, echo=_echo if echo else None, output_scalars=output_scalars,
-                               executor=executor)
+                               executor=executor, resources=resources)
     raise GuildError(f"cannot run {target!r}: expected a function or a script path")
 
 

@@ -69,7 +69,7 @@ def start_operation(
     remote = None
     name = executor or controller.config.executor
     if name != "local" or resources:  # the local path stays import- and check-free
-        remote = _remote_executor(op, name, resources)
+        remote = remote_executor(op, name, resources)
         if remote is not None:
             source = {**source, "executor": name}
     run = store.create_run(op.name, kind=op.kind, flags=resolved, label=label, tags=tags,
@@ -86,7 +86,7 @@ def start_operation(
                              resources=dict(resources) if resources else None)
 
 
-def _remote_executor(op: Any, name: str, resources: Mapping[str, float] | None) -> Any:
+def remote_executor(op: Any, name: str, resources: Mapping[str, float] | None) -> Any:
     """The executor called ``name``, checked (reachable, resources it can schedule) before
     anything is recorded; None for the local one."""
     from guild_jupyter.orchestration.executors import get_executor

@@ -182,6 +182,8 @@ def resume_sweep(
         prune=spec["prune"],
         echo=echo,
         batch=spec.get("batch"),
+        executor=spec.get("executor"),
+        resources=spec.get("resources"),
     )
     store.new_attempt(run.id)
     from guild_jupyter.model.run import hostname

@@ -20,7 +20,7 @@ import os
 import random
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from guild_jupyter.errors import GuildError
 from guild_jupyter.model.flags import FlagDef
@@ -125,9 +125,10 @@ class SweepRunner:
                  objective_agg: str = "last", parallel: int = 1, random_seed: int | None = None,
                  prune: str | None = None, label: str = "", tags: Iterable[str] = (),
                  echo: Echo | None = None, batch: list[dict[str, Any]] | None = None,
-                 executor: str | None = None) -> None:
+                 executor: str | None = None, resources: Mapping[str, float] | None = None) -> None:
         self.store, self.op, self.space = store, op, space
         self.executor = executor  # None: the store's setting (local unless configured)
+        self.resources = dict(resources) if resources else None  # each trial's, e.g. {"GPU": 1}
         self.optimizer = optimizer or ("grid" if space.discrete else "tpe")
         optimizers.check_names(self.optimizer, prune)
         if objective_agg not in ("last", "min", "max"):
@@ -181,6 +182,12 @@ class SweepRunner:
 
     # recording ----------------------------------------------------------------------
     def create(self) -> Sweep:
+        if self.resources:  # an executor that cannot place them is an error before anything is recorded
+            from guild_jupyter.config import Config
+            from guild_jupyter.experiment.runner import remote_executor
+
+            name = self.executor or Config.load(self.store.home).executor
+            remote_executor(self.op, name, self.resources)
         pid, started = self_identity()
         flags = {**self.space.fixed, **self.space.describe()}
         run = self.store.create_run(f"{self.op.name}+", kind="sweep", flags=flags, label=self.label,
@@ -191,6 +198,7 @@ class SweepRunner:
             "fixed": self.space.fixed, "batch": self.batch, "optimizer": self.optimizer,
             "objective": self.objective, "minimize": self.minimize, "objective_agg": self.agg,
             "parallel": self.parallel, "random_seed": self.seed, "prune": self.prune,
+            "executor": self.executor, "resources": self.resources,
         }, pretty=True)
         return Sweep(self.store, run)
 
@@ -291,7 +299,7 @@ class SweepRunner:
         """The sweep's trial worker, for trials on the local executor (None: per-trial supervisors)."""
         from guild_jupyter.sweeps.trial_runs import WorkerTrials, worker_enabled
 
-        if not worker_enabled(self.store, self.op, getattr(self, "executor", None)):
+        if self.resources or not worker_enabled(self.store, self.op, self.executor):
             return None
         return WorkerTrials(self.store, sweep.id, self.op, self.parallel)
 
@@ -358,10 +366,10 @@ class SweepRunner:
 
         if self.prune is None or trial is None:
             run = start_operation(self.op, flags, store=self.store, sweep=sweep.id,
-                                  executor=self.executor)
+                                  executor=self.executor, resources=self.resources)
             return run, objective_value(self.store, run.id, self.objective, self.agg)
         run = start_operation(self.op, flags, store=self.store, sweep=sweep.id, background=True,
-                              executor=self.executor)
+                              executor=self.executor, resources=self.resources)
         return self._watch(run, trial, Controller(self.store))
 
     def _follow_trial(self, run: Run, done: cf.Future, trial: Any) -> tuple[Run, float | None]:
