@@ -197,3 +197,35 @@ def test_points_of_a_long_inline_run_all_land_before_it_ends(store, tmp_path):
     assert [p[2] for p in points if p[0] == "acc"] == [i / 10 for i in range(6)]
     row = other.runs_frame().iloc[0]
     assert (row["status"], row["scalars.loss"]) == ("completed", 1.0 / 6)
+
+
+FORKING_KERNEL = """
+import os, sys
+from guild_jupyter.notebook.cell_op import CellOperation, run_inline
+from guild_jupyter.storage.store import RunStore
+store = RunStore({home!r})
+def cell(source):
+    op = CellOperation.from_cell(source, name="nb:cell-1", notebook_dir={dir!r}, namespace={{}},
+                                 outputs=[], notebook=None, capture_inputs=False)
+    return run_inline(op, {{}}, store=store, namespace={{}})
+cell("print('parent 1')\\n")
+pid = os.fork()
+if pid == 0:  # the child records its own runs, with its own spares, and removes those at exit
+    cell("import guild_jupyter as gj\\nprint('child')\\ngj.log(step=1, loss=0.25)\\n")
+    sys.exit(0)
+_, status = os.waitpid(pid, 0)
+assert status == 0, status
+cell("print('parent 2')\\n")
+"""
+
+
+def test_a_forked_child_records_its_own_inline_runs_and_leaves_its_parents_spares(home, tmp_path):
+    script = tmp_path / "kernel.py"
+    script.write_text(FORKING_KERNEL.format(home=str(home), dir=str(tmp_path)))
+    subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=60)
+    store = RunStore(home)
+    assert [n for n in os.listdir(store.runs_dir) if n.startswith(".")] == []
+    runs = [store.load_run(r["id"]) for r in reversed(store.list_rows())]
+    assert [store.read_output(r.id) for r in runs] == ["parent 1\n", "child\n", "parent 2\n"]
+    assert all(r.status == "completed" for r in runs)
+    assert [(k, s, v) for k, s, v, _ in store.iter_run_points(runs[1].id)] == [("loss", 1, 0.25)]

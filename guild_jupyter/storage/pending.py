@@ -5,25 +5,29 @@ record first and the final one after costs more than the 2 ms an inline run may
 add. So a :class:`PendingRun` keeps the record and the output lines in memory and
 writes the run once, when either happens first:
 
-- the run ends: the record is written already ended (one directory, one
-  ``run.json``, one index row);
+- the run ends: the record is written already ended, with its output and the
+  scalar points still queued (one folder renamed into place, one index
+  transaction);
 - the run has lasted :data:`WRITE_BEHIND` seconds: the scalar flusher thread
   writes it as ``running`` (so the sidebar, ``runs()`` and reconciliation see a
   long cell at once), and from then on lines are written through as they come;
-- something needs the run's directory (``log()`` points being flushed,
-  ``checkpoint()``, the recorder's ``meta_dir``).
+- something needs the run's directory (the flusher writing ``log()`` points,
+  ``checkpoint()``, ``--outputs``, the recorder's ``meta_dir``).
 
 What is at stake if the kernel dies in that window is what ``log()`` already
 accepts: at most one flush interval of a run nobody else has seen yet. Once the
-cell has ended, its run is on disk before the magic returns (the write is not
-deferred to a thread: a kill -9 right after a cell never loses that cell's run).
+cell has ended, its run is on disk (in the page cache) before the magic returns:
+the final write is not handed to a thread, so a kill -9 right after a cell never
+loses a run whose result the user saw (and a thread would be starved of the GIL
+while the next cell runs Python).
 
-The write itself is staged: the record and the output go into a folder with a
-hidden name (``runs/.spare-<pid>-<n>``, skipped by every listing), which is then
-renamed to ``runs/<id>``, so a reader sees the whole run or nothing. Making that
-folder's two directories is the costliest part of the write on ext4 (about
-0.1 ms, with a long tail), so :class:`SpareDirs` makes them ahead of need on the
-flusher's thread; a run that finds none ready makes its own.
+The write is staged: record, output and scalars go into a folder with a hidden
+name (``runs/.spare-<pid>-<n>``, skipped by every listing and by index rebuilds),
+renamed to ``runs/<id>`` once complete, so a reader sees the whole run or nothing.
+Creating directories and files is the costly and erratic part of that write on a
+busy ext4 disk (0.05-1 ms each), so :class:`SpareDirs` makes the folders, with
+their files empty, ahead of need on the flusher's thread: the cell itself writes
+into existing files and renames one folder.
 """
 
 from __future__ import annotations
@@ -140,6 +144,7 @@ class PendingRun:
             raise
         self._lines = []
         self._writer = OutputWriter(self.meta_dir)  # later lines are appended
+        flusher.wake()  # a new spare, made between cells rather than during this write
 
 
 def _write_scalars(meta: str, name: str, text: str) -> None:
@@ -159,10 +164,11 @@ class SpareDirs:
     ``scalars/`` folder in them (a run without output or scalars keeps those, empty:
     a ``mkdir`` is the one operation that can take a millisecond on a busy disk).
 
-    The flusher's thread keeps :data:`SPARES` ready (it calls ``flush``); ``take``
-    hands one out, or makes one at once when none is ready. A process that ends
-    normally removes its spares; one killed leaves at most :data:`SPARES` empty
-    hidden folders, which nothing lists and ``store.check`` ignores.
+    The flusher's thread keeps :data:`SPARES` ready (it calls ``flush``, and is woken
+    after each staged write); ``take`` hands one out, or makes one at once when none
+    is ready. A process that ends normally removes its spares; one killed leaves at
+    most :data:`SPARES` hidden folders of empty files, which nothing lists and
+    ``store.check`` ignores. A forked child makes its own (``_forget_spares_in_child``).
     """
 
     def __init__(self, runs_dir: str) -> None:
@@ -172,32 +178,28 @@ class SpareDirs:
         self._serial = itertools.count(1)
         self._ready: list[str] = []
         self._lock = threading.Lock()
+        self._refill = threading.RLock()  # held while the flusher makes spares
         self._closed = False
         atexit.register(self.close)
         flusher.register(self)  # type: ignore[arg-type]
 
     def take(self) -> str:
         with self._lock:
-            if self._pid != os.getpid():  # a forked child: its parent's spares are not its own
-                self._pid, self._ready, self._serial = os.getpid(), [], itertools.count(1)
             staged = self._ready.pop() if self._ready else None
-        if staged is None:
-            staged = self._make()
-        flusher.wake()  # refill while the kernel is between cells
-        return staged
+        return staged if staged is not None else self._make()
 
     def flush(self) -> int:
         """The flusher's tick: top the spares up."""
-        try:
-            while not self._closed and len(self._ready) < SPARES and self._pid == os.getpid():
-                staged = self._make(SPARE_FILES)
-                with self._lock:
-                    if self._closed:
-                        _remove(staged)
-                        break
-                    self._ready.append(staged)
-        except OSError:  # e.g. the store's folder is gone: runs make their own from now on
-            self.close()
+        if self._closed or len(self._ready) >= SPARES:
+            return 0
+        with self._refill:
+            try:
+                while not self._closed and len(self._ready) < SPARES:
+                    staged = self._make(SPARE_FILES)
+                    with self._lock:
+                        self._ready.append(staged)
+            except OSError:  # e.g. the store's folder is gone: runs make their own from now on
+                self.close()
         return 0
 
     def _make(self, files: tuple[str, ...] = ()) -> str:
@@ -217,13 +219,18 @@ class SpareDirs:
 
     def close(self) -> None:
         flusher.unregister(self)  # type: ignore[arg-type]
-        with self._lock:
-            self._closed = True
-            ready, self._ready = self._ready, []
-            if self._pid != os.getpid():
-                return
-        for staged in ready:
-            _remove(staged)
+        refilling = self._refill.acquire(timeout=2)  # (at exit: a spare being made is done first)
+        try:
+            with self._lock:
+                self._closed = True
+                ready, self._ready = self._ready, []
+                if self._pid != os.getpid():
+                    return
+            for staged in ready:
+                _remove(staged)
+        finally:
+            if refilling:
+                self._refill.release()
 
 
 def _remove(staged: str) -> None:
@@ -235,6 +242,20 @@ def _remove(staged: str) -> None:
 
 _spares: dict[str, SpareDirs] = {}
 _spares_lock = threading.Lock()
+
+
+def _forget_spares_in_child() -> None:
+    """A forked child does not use (or remove) its parent's spares; its locks may have
+    been held by a thread that does not exist in the child."""
+    global _spares_lock
+    for spares in _spares.values():
+        spares._closed, spares._ready = True, []
+        spares._lock, spares._refill = threading.Lock(), threading.RLock()
+    _spares.clear()
+    _spares_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_spares_in_child)
 
 
 def spare_dirs(store: RunStore) -> SpareDirs:
