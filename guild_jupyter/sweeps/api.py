@@ -9,8 +9,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 from guild_jupyter.errors import GuildError
 from guild_jupyter.storage.store import RunStore
+from guild_jupyter.sweeps.runner import SweepRunner
 from guild_jupyter.sweeps.space import SweepSpace
-from guild_jupyter.sweeps.sweep import SPEC, Sweep, SweepRunner
+from guild_jupyter.sweeps.sweep import SPEC, Sweep
 
 
 def options_from_args(args: Any) -> dict[str, Any]:
