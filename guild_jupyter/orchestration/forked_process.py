@@ -30,6 +30,7 @@ from guild_jupyter.orchestration.fork_server import BOOT
 log = logging.getLogger("guild_jupyter.trial_worker")
 PER_TRIAL = (b"RUN_ID", b"RUN_DIR", b"GUILD_JUPYTER_ATTEMPT")  # and FLAG_*
 LOST = "the fork server ended before the process did: its exit code is unknown"
+SPAWN_TIMEOUT = 30.0  # seconds
 
 
 def fork_enabled() -> bool:
@@ -115,7 +116,11 @@ class ForkServer:
                 message = marshal.dumps((list(argv), cwd, dict(env)))
                 fds = array.array("i", (out_w, err_w)).tobytes()
                 self.sock.sendmsg([message], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-                reply = self._replies.get()
+                try:
+                    reply = self._replies.get(timeout=SPAWN_TIMEOUT)
+                except queue.Empty:  # a hung server: never used again (a late reply would
+                    self.alive = False  # answer the wrong request)
+                    raise OSError("the fork server did not answer") from None
                 if reply[0] != "spawned":
                     raise OSError(f"the fork server could not start it: {reply[1]}")
                 proc = ForkedProcess(reply[1], os.fdopen(out_r, "rb", 0), os.fdopen(err_r, "rb", 0))
