@@ -120,6 +120,14 @@ def visible(store) -> list[str]:
     return sorted(n for n in os.listdir(store.runs_dir) if not n.startswith("."))
 
 
+def spares(store) -> list[str]:
+    """The staging folders made ahead (storage/pending.py), as ``<pid>-<n>``."""
+    try:
+        return sorted(os.listdir(os.path.join(store.runs_dir, ".spares")))
+    except FileNotFoundError:
+        return []
+
+
 def test_an_inline_run_appears_whole_and_its_staging_folders_stay_hidden(store, tmp_path):
     runs = [run_inline(cell_op(f"print('run {i}')\n", tmp_path), {}, store=store, namespace={}) for i in range(3)]
     quiet = run_inline(cell_op("x = 1\n", tmp_path), {}, store=store, namespace={})  # no output at all
@@ -149,13 +157,13 @@ if sys.argv[1] == "hang":
 """
 
 
-def test_a_kernel_killed_right_after_a_cell_keeps_that_run_and_an_exit_leaves_no_spares(home, tmp_path):
+def test_a_kernel_killed_right_after_a_cell_keeps_that_run_and_no_spare_outlives_its_kernel(home, tmp_path):
     script = tmp_path / "kernel.py"
     script.write_text(KERNEL.format(home=str(home), dir=str(tmp_path)))
     done = subprocess.run([sys.executable, str(script), "exit"], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1].startswith("ended ")  # after the cells' own output
     store = RunStore(home)
-    assert [n for n in os.listdir(store.runs_dir) if n.startswith(".")] == []  # spares removed at exit
+    assert spares(store) == []  # removed at exit
     # kill -9 as soon as the cell has returned: its run was written before, not behind
     proc = subprocess.Popen([sys.executable, str(script), "hang"], stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
@@ -169,8 +177,17 @@ def test_a_kernel_killed_right_after_a_cell_keeps_that_run_and_an_exit_leaves_no
     run = store.load_run(run_id)
     assert run.status == "completed" and store.read_output(run_id) == "cell 2\n"
     assert [r["status"] for r in store.list_rows()] == ["completed"] * 6
-    report = store.check()  # what a killed kernel may leave (empty hidden spares) is no run
+    report = store.check()  # what a killed kernel leaves (spares of empty files) is no run
     assert report["runs"] == 6 and report["corrupt"] == [] and report["missing_from_index"] == []
+    # the killed kernel's spares (if its refill had made any; one more as it would leave it)
+    os.makedirs(os.path.join(store.runs_dir, ".spares", f"{proc.pid}-99", ".run", "scalars"))
+    left = [s for s in spares(store) if s.startswith(f"{proc.pid}-")]
+    run_inline(cell_op("print('later')\n", tmp_path), {}, store=store, namespace={})
+    deadline = time.time() + 10
+    while time.time() < deadline and set(left) & set(spares(store)):
+        time.sleep(0.05)
+    assert not set(left) & set(spares(store))  # removed by the next process making spares
+    assert all(s.startswith(f"{os.getpid()}-") for s in spares(store))
 
 
 def test_scalars_of_a_short_inline_run_are_written_and_indexed_with_it(store, tmp_path):
@@ -224,7 +241,7 @@ def test_a_forked_child_records_its_own_inline_runs_and_leaves_its_parents_spare
     script.write_text(FORKING_KERNEL.format(home=str(home), dir=str(tmp_path)))
     subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=60)
     store = RunStore(home)
-    assert [n for n in os.listdir(store.runs_dir) if n.startswith(".")] == []
+    assert spares(store) == [] and visible(store) == sorted(r["id"] for r in store.list_rows())
     runs = [store.load_run(r["id"]) for r in reversed(store.list_rows())]
     assert [store.read_output(r.id) for r in runs] == ["parent 1\n", "child\n", "parent 2\n"]
     assert all(r.status == "completed" for r in runs)

@@ -22,7 +22,7 @@ loses a run whose result the user saw (and a thread would be starved of the GIL
 while the next cell runs Python).
 
 The write is staged: record, output and scalars go into a folder with a hidden
-name (``runs/.spare-<pid>-<n>``, skipped by every listing and by index rebuilds),
+name (``runs/.spares/<pid>-<n>``, skipped by every listing and index rebuild),
 renamed to ``runs/<id>`` once complete, so a reader sees the whole run or nothing.
 Creating directories and files is the costly and erratic part of that write on a
 busy ext4 disk (0.05-1 ms each), so :class:`SpareDirs` makes the folders, with
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 WRITE_BEHIND = FLUSH_INTERVAL / 2  # written by the first flusher tick after this age
 SPARES = 2  # folders kept ready per store and process
+SPARES_DIR = ".spares"  # in runs/: a hidden name, so no listing takes it for a run
 # made empty in a spare (writing an existing file is about half the cost of creating one)
 SPARE_FILES = (RUN_JSON, OUTPUT, OUTPUT_INDEX)
 
@@ -159,21 +160,23 @@ def _write_scalars(meta: str, name: str, text: str) -> None:
 
 
 class SpareDirs:
-    """Staging folders (``runs/.spare-<pid>-<n>/.run/``) for one store, made ahead
+    """Staging folders (``runs/.spares/<pid>-<n>/.run/``) for one store, made ahead
     with empty ``run.json``, ``output`` and ``output.index`` files and an empty
     ``scalars/`` folder in them (a run without output or scalars keeps those, empty:
     a ``mkdir`` is the one operation that can take a millisecond on a busy disk).
 
     The flusher's thread keeps :data:`SPARES` ready (it calls ``flush``, and is woken
     after each staged write); ``take`` hands one out, or makes one at once when none
-    is ready. A process that ends normally removes its spares; one killed leaves at
-    most :data:`SPARES` hidden folders of empty files, which nothing lists and
-    ``store.check`` ignores. A forked child makes its own (``_forget_spares_in_child``).
+    is ready. A process that ends normally removes its spares; those of a killed one
+    (at most :data:`SPARES` folders of empty files, which nothing lists) are removed
+    by the next process that makes spares in the store. A forked child makes its own
+    (``_forget_spares_in_child``).
     """
 
     def __init__(self, runs_dir: str) -> None:
-        self.runs_dir = runs_dir
-        self.path = runs_dir  # what the flusher names in its error log
+        self.folder = os.path.join(runs_dir, SPARES_DIR)
+        self.path = self.folder  # what the flusher names in its error log
+        self._tidied = False
         self._pid = os.getpid()
         self._serial = itertools.count(1)
         self._ready: list[str] = []
@@ -194,6 +197,9 @@ class SpareDirs:
             return 0
         with self._refill:
             try:
+                if not self._tidied:
+                    self._tidied = True
+                    self._remove_dead()
                 while not self._closed and len(self._ready) < SPARES:
                     staged = self._make(SPARE_FILES)
                     with self._lock:
@@ -203,9 +209,13 @@ class SpareDirs:
         return 0
 
     def _make(self, files: tuple[str, ...] = ()) -> str:
-        staged = os.path.join(self.runs_dir, f".spare-{self._pid}-{next(self._serial)}")
+        staged = os.path.join(self.folder, f"{self._pid}-{next(self._serial)}")
         meta = os.path.join(staged, META_DIR)
-        os.mkdir(staged)
+        try:
+            os.mkdir(staged)
+        except FileNotFoundError:  # the first spare of this store
+            os.makedirs(self.folder, exist_ok=True)
+            os.mkdir(staged)
         try:
             os.mkdir(meta)
             if files:
@@ -216,6 +226,17 @@ class SpareDirs:
             _remove(staged)
             raise
         return staged
+
+    def _remove_dead(self) -> None:
+        """Remove the spares of processes that are gone (killed: no exit to remove them)."""
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return
+        for name in names:
+            pid = name.partition("-")[0]
+            if pid.isdigit() and int(pid) != self._pid and not _alive(int(pid)):
+                _remove(os.path.join(self.folder, name))
 
     def close(self) -> None:
         flusher.unregister(self)  # type: ignore[arg-type]
@@ -231,6 +252,16 @@ class SpareDirs:
         finally:
             if refilling:
                 self._refill.release()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True  # (or a reused pid: its spares wait for a later process)
 
 
 def _remove(staged: str) -> None:
