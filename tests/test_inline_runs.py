@@ -180,14 +180,18 @@ def test_a_kernel_killed_right_after_a_cell_keeps_that_run_and_no_spare_outlives
     report = store.check()  # what a killed kernel leaves (spares of empty files) is no run
     assert report["runs"] == 6 and report["corrupt"] == [] and report["missing_from_index"] == []
     # the killed kernel's spares (if its refill had made any; one more as it would leave it)
-    os.makedirs(os.path.join(store.runs_dir, ".spares", f"{proc.pid}-99", ".run", "scalars"))
-    left = [s for s in spares(store) if s.startswith(f"{proc.pid}-")]
+    host = os.uname().nodename
+    os.makedirs(os.path.join(store.runs_dir, ".spares", f"{proc.pid}-99-{host}", ".run", "scalars"))
+    elsewhere = f"{proc.pid}-1-other.host"  # another machine's (a store on a shared disk): kept
+    os.makedirs(os.path.join(store.runs_dir, ".spares", elsewhere, ".run"))
+    left = [s for s in spares(store) if s.startswith(f"{proc.pid}-") and s != elsewhere]
     run_inline(cell_op("print('later')\n", tmp_path), {}, store=store, namespace={})
     deadline = time.time() + 10
     while time.time() < deadline and set(left) & set(spares(store)):
         time.sleep(0.05)
     assert not set(left) & set(spares(store))  # removed by the next process making spares
-    assert all(s.startswith(f"{os.getpid()}-") for s in spares(store))
+    assert all(s.startswith(f"{os.getpid()}-") for s in spares(store) if s != elsewhere)
+    assert elsewhere in spares(store)
 
 
 def test_scalars_of_a_short_inline_run_are_written_and_indexed_with_it(store, tmp_path):

@@ -22,7 +22,7 @@ loses a run whose result the user saw (and a thread would be starved of the GIL
 while the next cell runs Python).
 
 The write is staged: record, output and scalars go into a folder with a hidden
-name (``runs/.spares/<pid>-<n>``, skipped by every listing and index rebuild),
+name (``runs/.spares/<pid>-<n>-<host>``, skipped by every listing and rebuild),
 renamed to ``runs/<id>`` once complete, so a reader sees the whole run or nothing.
 Creating directories and files is the costly and erratic part of that write on a
 busy ext4 disk (0.05-1 ms each), so :class:`SpareDirs` makes the folders, with
@@ -160,8 +160,8 @@ def _write_scalars(meta: str, name: str, text: str) -> None:
 
 
 class SpareDirs:
-    """Staging folders (``runs/.spares/<pid>-<n>/.run/``) for one store, made ahead
-    with empty ``run.json``, ``output`` and ``output.index`` files and an empty
+    """Staging folders (``runs/.spares/<pid>-<n>-<host>/.run/``) for one store, made
+    ahead with empty ``run.json``, ``output`` and ``output.index`` files and an empty
     ``scalars/`` folder in them (a run without output or scalars keeps those, empty:
     a ``mkdir`` is the one operation that can take a millisecond on a busy disk).
 
@@ -169,14 +169,15 @@ class SpareDirs:
     after each staged write); ``take`` hands one out, or makes one at once when none
     is ready. A process that ends normally removes its spares; those of a killed one
     (at most :data:`SPARES` folders of empty files, which nothing lists) are removed
-    by the next process that makes spares in the store. A forked child makes its own
-    (``_forget_spares_in_child``).
+    by the next process of the same host that makes spares in the store. A forked
+    child makes its own (``_forget_spares_in_child``).
     """
 
     def __init__(self, runs_dir: str) -> None:
         self.folder = os.path.join(runs_dir, SPARES_DIR)
         self.path = self.folder  # what the flusher names in its error log
         self._tidied = False
+        self._host = os.uname().nodename.replace("/", "_")  # (a store on a shared disk)
         self._pid = os.getpid()
         self._serial = itertools.count(1)
         self._ready: list[str] = []
@@ -209,7 +210,7 @@ class SpareDirs:
         return 0
 
     def _make(self, files: tuple[str, ...] = ()) -> str:
-        staged = os.path.join(self.folder, f"{self._pid}-{next(self._serial)}")
+        staged = os.path.join(self.folder, f"{self._pid}-{next(self._serial)}-{self._host}")
         meta = os.path.join(staged, META_DIR)
         try:
             os.mkdir(staged)
@@ -234,8 +235,9 @@ class SpareDirs:
         except FileNotFoundError:
             return
         for name in names:
-            pid = name.partition("-")[0]
-            if pid.isdigit() and int(pid) != self._pid and not _alive(int(pid)):
+            pid, _, rest = name.partition("-")
+            if (pid.isdigit() and rest.partition("-")[2] == self._host
+                    and int(pid) != self._pid and not _alive(int(pid))):
                 _remove(os.path.join(self.folder, name))
 
     def close(self) -> None:
