@@ -89,7 +89,7 @@ class RunStore(BaseRunStore):
     def add_run(self, run: Run, staged: str | None = None, points: list | None = None) -> Run:
         """Write a run built in memory (by :func:`new_run`, possibly already ended) in one go.
 
-        ``staged``: a folder in ``runs/`` with a hidden name (listings skip it) whose
+        ``staged``: a folder under ``runs/`` that no listing reads (``runs/.spares/``) whose
         ``.run/`` holds the run's other files; the record is written there and the folder
         renamed to the run's id, so the run appears whole (see ``storage.pending``).
         ``points``: the scalar points among those files, indexed with the run's row."""
