@@ -291,6 +291,7 @@ def test_the_python_api_takes_an_executor(project, dask_store, cluster, address)
     assert len(dask_store.list_rows()) == before
 
 
+@pytest.mark.parametrize("sweep", [False, True], ids=["run", "sweep"])
 @pytest.mark.parametrize(
     "options, message",
     [
@@ -301,13 +302,16 @@ def test_the_python_api_takes_an_executor(project, dask_store, cluster, address)
     ],
 )
 def test_bad_placement_is_one_error_and_records_nothing(
-    project, dask_store, address, options, message
+    project, dask_store, address, options, message, sweep
 ):
-    path = script(project, "hello.py", "print('hello')\n")
+    path = script(project, "hello.py", "x = 1\nprint('hello')\n")
     if options.get("executor") == "ADDRESS":
         options = {**options, "executor": address}
     with pytest.raises(GuildError, match=message):
-        start_run(path, store=dask_store, **options)
+        if sweep:  # a sweep's trials are checked before the sweep is recorded
+            gj.run(path, {"x": [1, 2]}, store=dask_store, echo=False, **options)
+        else:
+            start_run(path, store=dask_store, **options)
     assert dask_store.list_rows() == []
 
 
@@ -342,24 +346,6 @@ def test_worker_resources_are_honoured(project, dask_store):
         assert [r.status.value for r in sweep.runs] == ["completed"] * 3
         assert {r.attempt.host for r in sweep.runs} == {gpu_worker}
         assert sweep.spec["resources"] == {"GPU": 1}
-
-
-@pytest.mark.parametrize(
-    "options, message",
-    [
-        ({"resources": {"GPU": 1}}, "does not schedule resources"),
-        ({"executor": "ADDRESS", "resources": {"GPU": 1}}, "no worker of the Dask cluster offers"),
-    ],
-)
-def test_a_sweep_whose_trials_cannot_be_placed_records_nothing(
-    project, dask_store, address, options, message
-):
-    path = script(project, "hello.py", "x = 1\nprint('hello')\n")
-    if options.get("executor") == "ADDRESS":
-        options = {**options, "executor": address}
-    with pytest.raises(GuildError, match=message):
-        gj.run(path, {"x": [1, 2]}, store=dask_store, echo=False, **options)
-    assert dask_store.list_rows() == []
 
 
 def test_an_executor_from_an_entry_point(project, dask_store, tmp_path, monkeypatch):

@@ -102,12 +102,13 @@ class SweepRunner:
 
     # recording ----------------------------------------------------------------------
     def create(self) -> Sweep:
-        if self.resources:  # an executor that cannot place them is an error before anything is recorded
-            from guild_jupyter.config import Config
-            from guild_jupyter.experiment.runner import remote_executor
+        from guild_jupyter.config import Config
 
-            name = self.executor or Config.load(self.store.home).executor
-            remote_executor(self.op, name, self.resources)
+        name = self.executor or Config.load(self.store.home).executor
+        if self.resources or name != "local":  # an executor that cannot run the trials (or
+            from guild_jupyter.experiment.runner import remote_executor  # place them): an error
+
+            remote_executor(self.op, name, self.resources)  # before anything is recorded
         pid, started = self_identity()
         flags = {**self.space.fixed, **self.space.describe()}
         run = self.store.create_run(f"{self.op.name}+", kind="sweep", flags=flags, label=self.label,
