@@ -152,10 +152,13 @@ def test_bad_input_gives_one_line_and_creates_no_run(env):
         "import threading\nlock = threading.Lock()",
         "%%guild_run\nwith lock:\n    pass",
         "%%guild_run\nx = 1\n!echo hi",
+        "%%guild_run --gpus 1\nx = 1",  # the local executor does not place GPUs
+        "%%guild_run --gpus 1 x=[1,2]\nx = 1",  # nor a sweep's trials
+        "%%guild_run --inline --gpus 1\nx = 1",
     ])
     assert run_ids(store) == before
     shown = {}
-    for i in (0, 1, 2, 4, 5):  # IPython shows a UsageError as one stderr line, no traceback
+    for i in (0, 1, 2, 4, 5, 6, 7, 8):  # IPython shows a UsageError as one stderr line, no traceback
         lines = text(cells[i]).strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("UsageError: "), text(cells[i])
         assert [o.name for o in cells[i].outputs] == ["stderr"]
@@ -164,6 +167,8 @@ def test_bad_input_gives_one_line_and_creates_no_run(env):
     assert "epochs" in shown[1] and "abc" in shown[1]
     assert "unknown flag 'nope'" in shown[2]
     assert "line 2 uses IPython syntax" in shown[5] and "--inline" in shown[5]
+    assert "does not schedule resources" in shown[6] and "does not schedule resources" in shown[7]
+    assert "drop --executor/--gpus" in shown[8]
     msg = shown[4]
     assert "input 'lock'" in msg and "cannot be pickled" in msg and "--inline" in msg
 

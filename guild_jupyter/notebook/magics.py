@@ -87,6 +87,12 @@ class GuildMagics(GuildCommands, Magics):
         help="where the run executes: local, dask (a LocalCluster), a Dask scheduler address "
         "(tcp://host:8786) or an installed executor (default: the executor setting)",
     )
+    @argument(
+        "--gpus",
+        type=float,
+        default=None,
+        help="GPUs the run (each trial of a sweep) needs: a Dask worker resource 'GPU'",
+    )
     @argument("--help-op", action="store_true", help="show the cell's flags and exit")
     @argument(
         "--optimizer",
@@ -157,8 +163,9 @@ class GuildMagics(GuildCommands, Magics):
             )
         if args.inline and args.retries:
             raise GuildError("--retries needs a subprocess run: drop --inline")
-        if args.inline and args.executor not in (None, "local"):
-            raise GuildError("--inline runs in this kernel: drop --executor")
+        if args.inline and (args.executor not in (None, "local") or args.gpus is not None):
+            raise GuildError("--inline runs in this kernel: drop --executor/--gpus")
+        resources = {"GPU": args.gpus} if args.gpus is not None else None
         notebook = _notebook_path(self.shell)
         outputs = [o.strip() for o in args.outputs.split(",") if o.strip()]
         for o in outputs:
@@ -210,6 +217,7 @@ class GuildMagics(GuildCommands, Magics):
             retries=args.retries,
             echo=None if args.background else _echo,
             executor=args.executor,
+            resources=resources,
         )
         if args.background:
             print(f"run {run.short_id} started in the background")
@@ -235,7 +243,8 @@ class GuildMagics(GuildCommands, Magics):
             return pd.DataFrame(sweeps.print_trials(op, given, store=store, **options))
         runner = sweeps.sweep_runner(
             op, given, store=store, label=args.label, tags=args.tag, echo=_echo,
-            executor=args.executor, **options
+            executor=args.executor, resources={"GPU": args.gpus} if args.gpus is not None else None,
+            **options
         )
         sweep = runner.create()
         from guild_jupyter.notebook.foreground import current
