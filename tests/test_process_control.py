@@ -205,6 +205,38 @@ def test_retries_keep_each_attempt(project, store):
     assert run.status == "failed" and len(run.attempts) == 2
 
 
+def test_a_run_waiting_to_retry_is_pending_to_whoever_follows_it(project, store, monkeypatch):
+    """Between a failed attempt and its retry the run is ``pending`` (its next attempt), so
+    a follower without the process handle (a kernel following a server's run, a widget,
+    the sidebar) never takes the failure for the end; a stop in that wait cancels it."""
+    from guild_jupyter.orchestration.controller import Controller
+
+    monkeypatch.setenv("GUILD_JUPYTER_RETRY_DELAY", "1.0")
+    (project / "flaky.py").write_text(
+        "import os, sys\nsys.exit(0 if os.environ['GUILD_JUPYTER_ATTEMPT'] == '2' else 1)\n"
+    )
+    run = gj.run("flaky.py", store=store, retries=1, background=True, echo=False)
+    seen, deadline = [], time.time() + 30
+    while time.time() < deadline:
+        r = store.load_run(run.id)
+        if not seen or seen[-1] != (len(r.attempts), r.status.value):
+            seen.append((len(r.attempts), r.status.value))
+        if r.status.terminal:
+            break
+        time.sleep(0.01)
+    assert (2, "pending") in seen and (1, "failed") not in seen, seen
+    assert Controller(store).wait(run.id).status == "completed"
+
+    monkeypatch.setenv("GUILD_JUPYTER_RETRY_DELAY", "30")
+    run = gj.run("flaky.py", store=store, retries=1, background=True, echo=False)
+    deadline = time.time() + 30
+    while len(store.load_run(run.id).attempts) < 2 and time.time() < deadline:
+        time.sleep(0.02)
+    stopped = gj.stop(run.id, store=store)
+    assert stopped.status == "cancelled"
+    assert [(a.n, a.status.value) for a in stopped.attempts] == [(1, "failed"), (2, "cancelled")]
+
+
 def test_restart_is_a_new_attempt_with_the_checkpoint(project, store):
     (project / "ckpt.py").write_text(
         textwrap.dedent("""
@@ -284,7 +316,8 @@ def test_runs_queued_on_another_executor_hold_no_local_run_up(project, store):
 def test_resource_samples_are_scalars(project, store, monkeypatch):
     monkeypatch.setenv("GUILD_JUPYTER_SAMPLE_INTERVAL", "0.2")
     (project / "busy.py").write_text(
-        "import time\nx = [0] * 10**6\nt = time.time()\nwhile time.time() - t < 1.2: pass\n"
+        # samples start after the first second: 2.5 s leaves several even on a loaded machine
+        "import time\nx = [0] * 10**6\nt = time.time()\nwhile time.time() - t < 2.5: pass\n"
     )
     run = gj.run("busy.py", store=store, echo=False)
     keys = set(gj.scalars(run, store=store)["key"])

@@ -139,11 +139,18 @@ class Supervisor:
                 and not self.signalled
             ):
                 deadline = time.time() + self.config.retry_delay * 2 ** (run.attempt.n - 1)
+                # the next attempt is recorded now, pending: whoever follows the run (a
+                # kernel, a widget, the sidebar) sees it go on, not a failure that is not final
+                self.store.new_attempt(self.run_id, pid=pid, pid_started=started, host=hostname())
                 while time.time() < deadline:
-                    if self.signalled:
+                    if self.signalled:  # stopped while waiting to retry
+                        self.store.set_status(
+                            self.run_id,
+                            RunStatus.CANCELLED,
+                            reason=stop_requested(self.store, self.run_id) or "stopped",
+                        )
                         return 0
                     time.sleep(0.02)
-                self.store.new_attempt(self.run_id, pid=pid, pid_started=started, host=hostname())
                 continue
             return 0
 

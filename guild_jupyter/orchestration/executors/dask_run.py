@@ -134,6 +134,8 @@ class DaskRun:
         self.store.set_status(self.run_id, status, exit_code=code, reason=reason, host=self.worker)
         self.executor.forget_claim(self.run_id, self.attempt)
         if status is RunStatus.FAILED and self.attempt <= self.spec.retries:
+            pid, started = self_identity()  # the retry is pending from now (followers wait on)
+            self.store.new_attempt(self.run_id, pid=pid, pid_started=started)
             delay = self.config.retry_delay * 2 ** (self.attempt - 1)
             timer = threading.Timer(delay, self.executor.inbox.put, (("retry", self.run_id),))
             timer.daemon = True
@@ -148,10 +150,11 @@ class DaskRun:
         self.end()
 
     def retry(self) -> None:
-        if stop_requested(self.store, self.run_id):
+        requested = stop_requested(self.store, self.run_id)
+        if requested:  # stopped while waiting to retry: the pending attempt ends cancelled
+            if not self.store.load_run(self.run_id).status.terminal:
+                self.store.set_status(self.run_id, RunStatus.CANCELLED, reason=requested)
             return self.end()
-        pid, started = self_identity()
-        self.store.new_attempt(self.run_id, pid=pid, pid_started=started)
         try:
             self.submit(self.attempt + 1)
         except Exception as e:
