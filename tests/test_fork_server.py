@@ -82,6 +82,17 @@ def test_a_forked_script_sees_what_a_fresh_one_sees(starters, tmp_path):
     assert len([s for s in starters[0]._servers.values() if s]) == 1  # one server for both
 
 
+def test_a_relative_script_path_is_the_trials_cwd(starters, tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "rel.py").write_text(REPORT)
+    argv = [sys.executable, "sub/rel.py"]
+    forked, fresh = _both(starters, argv, tmp_path, _env())
+    assert forked == fresh and f"file {tmp_path}/sub/rel.py __main__ True" in forked[0]
+    proc = starters[0].start(argv, str(tmp_path), _env())  # forked, not a fallback
+    assert isinstance(proc, ForkedProcess) and proc.wait(timeout=30) == 0
+    proc.stdout.close(), proc.stderr.close(), proc.close()
+
+
 def test_a_forked_dash_c_command_sees_what_a_fresh_one_sees(starters, tmp_path):
     forked, fresh = _both(starters, [sys.executable, "-c", REPORT, "x", "y"], tmp_path, _env())
     assert forked == fresh

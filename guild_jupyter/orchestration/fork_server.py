@@ -77,7 +77,7 @@ def serve():  # -> (code, globals) in a forked child; never returns in the serve
             try:
                 argv, cwd, env = marshal.loads(data)
                 out, err = fds
-                prepared = _prepare(argv)
+                prepared = _prepare(argv, cwd)
             except Exception as e:
                 for f in fds:
                     os.close(f)
@@ -119,13 +119,13 @@ def _send(sock, message):
         os._exit(0)  # the worker is gone
 
 
-def _prepare(argv):
+def _prepare(argv, cwd):
     """What to run: (code, argv for sys.argv, sys.path[0], __file__ or None)."""
     if len(argv) >= 3 and argv[1] == "-c":
         return compile(argv[2], "<string>", "exec"), ["-c", *argv[3:]], "", None
     if len(argv) < 2 or argv[1].startswith("-"):
         raise ValueError(f"not a script or -c command line: {argv[:2]}")
-    script = os.path.abspath(argv[1])
+    script = os.path.normpath(os.path.join(cwd, argv[1]))  # relative to the trial's cwd
     with open(script, "rb") as f:
         source = f.read()
     code = compile(source, script, "exec", dont_inherit=True)
