@@ -117,7 +117,6 @@ class Supervisor:
                     log.exception("could not notify the submitter")
 
     def _main(self) -> int:
-        pid, started = self_identity()
         pool = SlotPool(self.store.home, self.config)
         while True:
             slot = pool.acquire(self.run_id, lambda: self.signalled, self._my_turn)
@@ -133,15 +132,9 @@ class Supervisor:
             finally:
                 slot.release()
             run = self.store.load_run(self.run_id)
-            if (
-                status is RunStatus.FAILED
-                and run.attempt.n <= self.spec.retries
-                and not self.signalled
-            ):
-                deadline = time.time() + self.config.retry_delay * 2 ** (run.attempt.n - 1)
-                # the next attempt is recorded now, pending: whoever follows the run (a
-                # kernel, a widget, the sidebar) sees it go on, not a failure that is not final
-                self.store.new_attempt(self.run_id, pid=pid, pid_started=started, host=hostname())
+            if status is RunStatus.FAILED and run.status is RunStatus.PENDING:  # a retry follows
+                failed = run.attempt.n - 1
+                deadline = time.time() + self.config.retry_delay * 2 ** (failed - 1)
                 while time.time() < deadline:
                     if self.signalled:  # stopped while waiting to retry
                         self.store.set_status(
@@ -194,14 +187,9 @@ class Supervisor:
         except OSError as e:
             recorder.on_line(f"cannot start {self.spec.argv[0]}: {e}", STDERR, time.time())
             recorder.close()
-            self.store.set_status(
-                self.run_id,
-                RunStatus.FAILED,
-                reason=f"cannot start: {e}",
-                pid=pid,
-                pid_started=started,
+            return self._end_attempt(
+                n, RunStatus.FAILED, reason=f"cannot start: {e}", pid=pid, pid_started=started
             )
-            return RunStatus.FAILED
         self.store.set_status(
             self.run_id,
             RunStatus.RUNNING,
@@ -238,7 +226,16 @@ class Supervisor:
         stopped = (stop_requested(self.store, self.run_id) or "stopped") if self.signalled else None
         status, reason = exit_status(rc, stopped)
         recorder.close()
-        self.store.set_status(self.run_id, status, exit_code=rc, reason=reason)
+        return self._end_attempt(n, status, exit_code=rc, reason=reason)
+
+    def _end_attempt(self, n: int, status: RunStatus, **fields: object) -> RunStatus:
+        """Record attempt ``n``'s end; a failure with retries left appends the next attempt,
+        pending, in the same write (whoever follows the run sees it go on)."""
+        retry = None
+        if status is RunStatus.FAILED and n <= self.spec.retries and not self.signalled:
+            pid, started = self_identity()
+            retry = {"pid": pid, "pid_started": started, "host": hostname()}
+        self.store.set_status(self.run_id, status, retry=retry, **fields)
         return status
 
     def _sample(self, pid: int, recorder: RunRecorder, done: threading.Event) -> None:

@@ -151,8 +151,11 @@ class RunStore(BaseRunStore):
                 self.index.upsert_run(run)
         return run
 
-    def set_status(self, run_id: str, status: RunStatus | str, **attempt: Any) -> Run:
-        """Move the current attempt to ``status``; illegal moves raise and change nothing."""
+    def set_status(self, run_id: str, status: RunStatus | str, *,
+                   retry: dict[str, Any] | None = None, **attempt: Any) -> Run:
+        """Move the current attempt to ``status``; illegal moves raise and change nothing.
+        ``retry``: a next attempt (its fields) appended, pending, in the same write, so
+        no reader takes a failure that will be retried for the run's end."""
 
         def change(run: Run) -> None:
             a = run.attempt
@@ -167,6 +170,8 @@ class RunStore(BaseRunStore):
                 if not hasattr(a, name):
                     raise AttributeError(f"attempts have no field {name!r}")
                 setattr(a, name, value)
+            if retry is not None:
+                run.attempts.append(Attempt(a.n + 1, **retry))
 
         run = self.update_run(run_id, change, status_only=True)
         self.events.emit(

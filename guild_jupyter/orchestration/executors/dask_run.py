@@ -131,11 +131,14 @@ class DaskRun:
         run = self.store.load_run(self.run_id)
         if status is RunStatus.COMPLETED and run.status is RunStatus.PENDING:
             self.store.set_status(self.run_id, RunStatus.RUNNING, host=self.worker)
-        self.store.set_status(self.run_id, status, exit_code=code, reason=reason, host=self.worker)
-        self.executor.forget_claim(self.run_id, self.attempt)
+        retry = None
         if status is RunStatus.FAILED and self.attempt <= self.spec.retries:
-            pid, started = self_identity()  # the retry is pending from now (followers wait on)
-            self.store.new_attempt(self.run_id, pid=pid, pid_started=started)
+            pid, started = self_identity()  # the retry is pending from now on: followers wait
+            retry = {"pid": pid, "pid_started": started}
+        self.store.set_status(self.run_id, status, exit_code=code, reason=reason, host=self.worker,
+                              retry=retry)
+        self.executor.forget_claim(self.run_id, self.attempt)
+        if retry is not None:
             delay = self.config.retry_delay * 2 ** (self.attempt - 1)
             timer = threading.Timer(delay, self.executor.inbox.put, (("retry", self.run_id),))
             timer.daemon = True
