@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from guild_jupyter.errors import RunNotFound
 from guild_jupyter.model.run import Run
 from guild_jupyter.storage.index_schema import FIXED, SCHEMA, SCHEMA_VERSION, IndexWriter, quote
 from guild_jupyter.storage.scalar_files import Summary
@@ -170,6 +171,40 @@ class RunIndex:
             w.upsert_run(run)
             for key, s in (summaries or {}).items():
                 w.merge_summary(run.id, key, s)
+
+    def resolve_id(self, ref: str | int, *, deleted: bool | None = False) -> str:
+        """The id a reference names: a full id, a unique id prefix, or an index (1 = newest)."""
+        text = str(ref).strip()
+        where = "" if deleted is None else f" AND deleted={int(deleted)}"
+        if text.isascii() and text.isdigit() and (isinstance(ref, int) or len(text) < 6):
+            n = int(text)
+            rows = (
+                self.execute(
+                    f"SELECT id FROM runs WHERE 1=1{where} ORDER BY created DESC LIMIT 1 OFFSET ?",
+                    (max(n - 1, 0),),
+                )
+                if n >= 1
+                else []
+            )
+            if not rows:
+                raise RunNotFound(f"no run at index {n}")
+            return rows[0][0]
+        if not text or any(c not in "0123456789abcdef" for c in text.lower()):
+            raise RunNotFound(
+                f"invalid run reference {text!r}: use an id, an id prefix or an index"
+            )
+        rows = self.execute(
+            f"SELECT id FROM runs WHERE id >= ? AND id < ?{where} ORDER BY created DESC LIMIT 6",
+            (text.lower(), text.lower() + "g"),
+        )
+        if not rows:
+            raise RunNotFound(f"no run matches {text!r}" + (" in the trash" if deleted else ""))
+        if len(rows) > 1:
+            shown = ", ".join(r[0][:8] for r in rows[:5])
+            raise RunNotFound(
+                f"run reference {text!r} is ambiguous: it matches {shown}{', ...' if len(rows) > 5 else ''}"
+            )
+        return rows[0][0]
 
     def update_status(self, run: Run) -> None:
         """After a status change: the row's status columns only (a full upsert if it has none)."""

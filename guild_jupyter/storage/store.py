@@ -210,37 +210,7 @@ class RunStore(BaseRunStore):
         return self.load_run(self.resolve_id(ref, deleted=deleted))
 
     def resolve_id(self, ref: str | int, *, deleted: bool | None = False) -> str:
-        text = str(ref).strip()
-        where = "" if deleted is None else f" AND deleted={int(deleted)}"
-        if text.isascii() and text.isdigit() and (isinstance(ref, int) or len(text) < 6):
-            n = int(text)
-            rows = (
-                self.index.execute(
-                    f"SELECT id FROM runs WHERE 1=1{where} ORDER BY created DESC LIMIT 1 OFFSET ?",
-                    (max(n - 1, 0),),
-                )
-                if n >= 1
-                else []
-            )
-            if not rows:
-                raise RunNotFound(f"no run at index {n}")
-            return rows[0][0]
-        if not text or any(c not in "0123456789abcdef" for c in text.lower()):
-            raise RunNotFound(
-                f"invalid run reference {text!r}: use an id, an id prefix or an index"
-            )
-        rows = self.index.execute(
-            f"SELECT id FROM runs WHERE id >= ? AND id < ?{where} ORDER BY created DESC LIMIT 6",
-            (text.lower(), text.lower() + "g"),
-        )
-        if not rows:
-            raise RunNotFound(f"no run matches {text!r}" + (" in the trash" if deleted else ""))
-        if len(rows) > 1:
-            shown = ", ".join(r[0][:8] for r in rows[:5])
-            raise RunNotFound(
-                f"run reference {text!r} is ambiguous: it matches {shown}{', ...' if len(rows) > 5 else ''}"
-            )
-        return rows[0][0]
+        return self.index.resolve_id(ref, deleted=deleted)
 
     def list_rows(self, **filters: Any) -> list[dict[str, Any]]:
         """Index rows (fixed columns only), newest first: cheap, for listings."""
