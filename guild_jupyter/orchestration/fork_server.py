@@ -37,7 +37,10 @@ import os
 import select
 import sys
 
-BOOT = "from guild_jupyter.orchestration.fork_server import serve as _s; _c, _g = _s(); del _s; exec(_c, _g)"
+BOOT = (
+    "from guild_jupyter.orchestration.fork_server import serve as _s; "
+    "_c, _g = _s(); del _s; exec(_c, _g)"
+)
 MAX_MESSAGE = 1 << 22
 
 
@@ -53,7 +56,7 @@ def serve():  # -> (code, globals) in a forked child; never returns in the serve
     import gc
 
     gc.collect()
-    gc.freeze()  # the server's objects: never traversed again, in it or in its children (no copy-on-write)
+    gc.freeze()  # never traversed again, here or in a child (no copy-on-write of them)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, fd)
     server_main = sys.modules["__main__"].__dict__
     poller = select.poll()
@@ -152,7 +155,8 @@ def _become(prepared, cwd, env, out, err, server_main):
     if file is not None:
         module.__file__ = file
         module.__cached__ = None
-        module.__loader__ = sys.modules["_frozen_importlib_external"].SourceFileLoader("__main__", file)
+        loader = sys.modules["_frozen_importlib_external"].SourceFileLoader
+        module.__loader__ = loader("__main__", file)
     else:
         module.__loader__ = sys.modules["_frozen_importlib"].BuiltinImporter
     sys.modules["__main__"] = module

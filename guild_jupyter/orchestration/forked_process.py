@@ -62,7 +62,7 @@ class ForkedProcess:
             os.write(self._exit_w, b"x")
         except OSError:
             pass
-        os.close(self._exit_w)  # closed here, never by the follower: its number is not reused under us
+        os.close(self._exit_w)  # here, never by the follower: its number is not reused under us
 
     def poll(self) -> int | None:
         return self.returncode
@@ -173,11 +173,12 @@ class ForkServer:
                     proc._set_exit(message[2])
             else:
                 self._replies.put(message)
-        with self._lock:
-            was_alive, self.alive = self.alive, False
-        if was_alive:
-            log.warning("the fork server ended (rc %s); trials start as new processes", self.proc.poll())
+        # the reply first: a spawn waiting for one holds the lock
         self._replies.put(("error", "the fork server ended"))
+        was_alive, self.alive = self.alive, False
+        if was_alive:
+            log.warning("the fork server ended (rc %s); trials start as new processes",
+                        self.proc.poll())
         with self._procs_lock:
             orphans = list(self._procs.values())
             self._procs.clear()
