@@ -359,6 +359,7 @@ class TrialWorker:
             return self.store.load_run(rid).status.value
         self.provenance.link(rid, spec)
         rc = follow(proc, recorder, self.config.sample_interval)
+        ended = time.time()  # the attempt's end is the process's, not when it is recorded
         slot.release()  # a slot is held while the process runs
         self._release(trial)
         recorder.close()
@@ -367,7 +368,7 @@ class TrialWorker:
             reason = proc.lost
         if isinstance(proc, ForkedProcess):
             proc.close()
-        return self._end(rid, status, exit_code=rc, reason=reason)
+        return self._end(rid, status, exit_code=rc, reason=reason, stopped=ended)
 
 
 class _Cancelled(Exception):
