@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from guild_jupyter.model.flags import FlagDef, resolve_flags
-from guild_jupyter.model.run import Run, hostname
+from guild_jupyter.model.run import Run, hostname, new_run
 from guild_jupyter.model.status import RunStatus
 from guild_jupyter.orchestration.process_info import self_identity
 from guild_jupyter.storage.output import STDERR
+from guild_jupyter.storage.pending import PendingRun
 from guild_jupyter.storage.store import RunStore
 from guild_jupyter.tracking import logger
 from guild_jupyter.tracking.capture import Capture
@@ -78,7 +79,9 @@ def run_function(
         defs, dict(flags or {}), op=f"function {op_name}", allow_unknown=var_kw
     )
     pid, pid_started = self_identity()
-    run = store.create_run(
+    # written behind, as an --inline cell is (storage.pending): a short call's run is
+    # written once, already ended; a long one is written running within 0.1 s
+    run = new_run(
         op_name,
         kind="function",
         flags=resolved,
@@ -92,7 +95,8 @@ def run_function(
         running={"pid": pid, "pid_started": pid_started, "host": hostname()},
         sweep=sweep,
     )
-    recorder = RunRecorder(store, run.id, output_scalars)
+    pending = PendingRun(store, run)
+    recorder = RunRecorder(store, run.id, output_scalars, pending=pending)
     previous = logger.activate(recorder)
     status, reason, error, result = RunStatus.COMPLETED, None, None, None
     try:
@@ -117,8 +121,9 @@ def run_function(
         for key, value in result.items():
             if isinstance(value, numbers.Real) and isinstance(key, str):
                 recorder.scalars.add(key, None, float(value))
+    final = pending.finish(status, recorder.made_scalar_writer(),
+                           exit_code=0 if error is None else 1, reason=reason)
     recorder.close()
-    final = store.set_status(run.id, status, exit_code=0 if error is None else 1, reason=reason)
     final.result = result  # type: ignore[attr-defined]  # the function's own return value
     if error is not None:
         raise error

@@ -71,6 +71,11 @@ class RunIndex:
             assert self._conn is not None
             return self._conn
 
+    def ensure_open(self) -> None:
+        """Open (or first build) the index now: a run published after this is indexed by
+        its writer alone, not also by the build's scan (its scalars would count twice)."""
+        self._connection()
+
     def _open(self) -> None:
         for _ in range(3):
             if not self.path.exists():

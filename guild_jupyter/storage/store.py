@@ -102,6 +102,7 @@ class RunStore(BaseRunStore):
         else:
             record = os.path.join(staged, layout.META_DIR, layout.RUN_JSON)
             layout.write_new_json(record, run.to_dict())
+            self.index.ensure_open()
             os.rename(staged, run_dir)
         self.index.upsert_run(run, summarize(points) if points else None)
         run._store = self
