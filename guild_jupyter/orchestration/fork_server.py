@@ -135,13 +135,30 @@ def _prepare(argv, cwd):
     return code, argv[1:], os.path.dirname(os.path.realpath(script)), script
 
 
+def _close_fds_from(low):
+    """Close every fd >= ``low``: the open ones as /proc lists them (closing a range up to
+    the fd limit is a loop of a million calls where the kernel lacks close_range)."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        os.closerange(low, 1 << 16)
+        return
+    for name in names:
+        fd = int(name)
+        if fd >= low:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own fd, already closed
+
+
 def _become(prepared, cwd, env, out, err, server_main):
     """In the child: set up the trial's process; returns what the bootstrap line executes."""
     code, argv, path0, file = prepared
     os.setsid()
     os.dup2(out, 1)
     os.dup2(err, 2)
-    os.closerange(3, 1 << 20)  # the server's socket, pidfds, the received pipe fds
+    _close_fds_from(3)  # the server's socket, pidfds, the received pipe fds
     os.chdir(cwd)
     os.environb.clear()
     os.environb.update(env)
