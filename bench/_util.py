@@ -112,3 +112,11 @@ def header(title: str) -> None:
 
     print(f"{title}  (python {platform.python_version()}, {os.cpu_count()} cpus"
           f"{', --quick' if quick() else ''})")
+
+
+def run_timed(main) -> None:
+    """Run a bench's ``main`` and say how long the whole script took (then exit with its code)."""
+    t = time.time()
+    code = main()
+    print(f"(took {time.time() - t:.1f} s)")
+    sys.exit(code)

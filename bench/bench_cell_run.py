@@ -30,7 +30,6 @@ import io
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -121,7 +120,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    t = time.time()
-    code = main()
-    print(f"(took {time.time() - t:.1f} s)")
-    sys.exit(code)
+    _util.run_timed(main)

@@ -125,7 +125,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    t = time.time()
-    code = main()
-    print(f"(took {time.time() - t:.1f} s)")
-    sys.exit(code)
+    _util.run_timed(main)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -102,7 +101,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    t = time.time()
-    code = main()
-    print(f"(took {time.time() - t:.1f} s)")
-    sys.exit(code)
+    _util.run_timed(main)

@@ -103,6 +103,18 @@ async def wait_for(predicate, timeout=30.0, interval=0.05):
         await asyncio.sleep(interval)
 
 
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+async def finished(api, run_id, timeout=60):
+    async def check():
+        code, r = await api("GET", "runs", run_id)
+        assert code == 200, r
+        return r if r["status"] in TERMINAL else None
+
+    return await wait_for(check, timeout=timeout)
+
+
 SCRIPT = '''\
 import time
 lr = 0.1

@@ -18,6 +18,7 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from guild_jupyter.storage.store import RunStore
+from tests.kernel_cells import LONG_CELL, LONG_SWEEP_CELL, executing, shell_reply
 
 
 @pytest.fixture(scope="module")
@@ -216,12 +217,7 @@ def test_notebook_op_with_overridden_flag(env):
 def test_kernel_interrupt_cancels_foreground_run(env):
     km, store, nbdir = env
     before = run_ids(store)
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=30)
-        msg_id = kc.execute("%%guild_run\nimport time\nprint('started', flush=True)\nfor _ in range(600):\n"
-                            "    time.sleep(0.1)\n")
+    with executing(km, LONG_CELL) as (kc, msg_id):
         deadline = time.time() + 30
         new = set()
         while time.time() < deadline:
@@ -231,11 +227,7 @@ def test_kernel_interrupt_cancels_foreground_run(env):
             time.sleep(0.1)
         assert new
         km.interrupt_kernel()
-        reply = kc.get_shell_msg(timeout=60)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = kc.get_shell_msg(timeout=60)
-    finally:
-        kc.stop_channels()
+        reply = shell_reply(kc, msg_id)
     run = store.load_run(next(iter(new)))
     assert run.status.value == "cancelled"
     assert reply["content"]["status"] == "error"
@@ -312,12 +304,7 @@ def test_kernel_interrupt_stops_a_cell_sweep(env):
     and starts no more."""
     km, store, nbdir = env
     before = run_ids(store)
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=30)
-        msg_id = kc.execute("%%guild_run n=[1,2,3]\nn = 1\nimport time\nprint('trial', n, flush=True)\n"
-                            "for _ in range(600):\n    time.sleep(0.1)\n")
+    with executing(km, LONG_SWEEP_CELL) as (kc, msg_id):
         deadline, new = time.time() + 60, set()
         while time.time() < deadline:
             new = run_ids(store) - before
@@ -329,11 +316,7 @@ def test_kernel_interrupt_stops_a_cell_sweep(env):
         else:
             pytest.fail("no trial printed within 60 s")
         km.interrupt_kernel()
-        reply = kc.get_shell_msg(timeout=60)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = kc.get_shell_msg(timeout=60)
-    finally:
-        kc.stop_channels()
+        shell_reply(kc, msg_id)
     runs = [store.load_run(i) for i in run_ids(store) - before]
     (sweep,) = [r for r in runs if r.kind == "sweep"]
     trials = [r for r in runs if r.kind != "sweep"]

@@ -12,22 +12,11 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from tests.server_conftest import (  # noqa: F401  (fixtures)
-    api, gj_store, http_server, http_server_client, jp_server_config, script, wait_for,
+    TERMINAL, api, finished, gj_store, http_server, http_server_client, jp_server_config, script,
+    wait_for,
 )
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
-
-TERMINAL = ("completed", "failed", "cancelled")
-
-
-async def finished(api, run_id, timeout=60):
-    async def check():
-        code, r = await api("GET", "runs", run_id)
-        assert code == 200, r
-        return r if r["status"] in TERMINAL else None
-
-    return await wait_for(check, timeout=timeout)
-
 
 async def next_events(ws, until, timeout=60):
     """Messages from the socket until ``until(messages)`` is true."""

@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.server_conftest import (  # noqa: F401  (fixtures)
-    api, gj_store, http_server, http_server_client, jp_server_config, script, wait_for,
+    api, finished, gj_store, http_server, http_server_client, jp_server_config, script, wait_for,
 )
-from tests.test_server import finished
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 

@@ -12,6 +12,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from tests.server_conftest import (  # noqa: F401  (fixtures)
     api,
+    finished,
     gj_store,
     http_server,
     http_server_client,
@@ -22,7 +23,6 @@ from tests.server_conftest import (  # noqa: F401  (fixtures)
 
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
-TERMINAL = ("completed", "failed", "cancelled")
 GUILD_YML = """\
 - model: m
   operations:
@@ -32,15 +32,6 @@ GUILD_YML = """\
         lr: 0.1
 """
 TRAIN = "lr = 0.1\nprint(f'loss: {lr * 2}')\n"
-
-
-async def finished(api, run_id, timeout=60):
-    async def check():
-        code, r = await api("GET", "runs", run_id)
-        assert code == 200, r
-        return r if r["status"] in TERMINAL else None
-
-    return await wait_for(check, timeout=timeout)
 
 
 async def test_post_runs_notebook_and_guildfile_ops(api, gj_store, jp_root_dir):

@@ -17,6 +17,7 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from guild_jupyter.storage.store import RunStore
+from tests.kernel_cells import LONG_CELL, LONG_SWEEP_CELL, click, executing
 
 SLOW = """\
 import time
@@ -241,12 +242,7 @@ def test_stop_button_cancels_a_foreground_cell_run(env):
     km, store, nbdir = env
     execute(km, nbdir, ["%load_ext guild_jupyter"])
     before = {r["id"] for r in store.list_rows()}
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=30)
-        msg_id = kc.execute("%%guild_run\nimport time\nprint('started', flush=True)\n"
-                            "for _ in range(600):\n    time.sleep(0.1)\n")
+    with executing(km, LONG_CELL) as (kc, msg_id):
         button, clicked, text_out, deadline = None, False, "", time.time() + 90
         while time.time() < deadline:
             try:
@@ -263,11 +259,8 @@ def test_stop_button_cancels_a_foreground_cell_run(env):
             elif kind == "status" and content["execution_state"] == "idle":
                 break
             if button and not clicked and "started" in text_out:
-                kc.shell_channel.send(kc.session.msg("comm_msg", {
-                    "comm_id": button, "data": {"method": "custom", "content": {"event": "click"}}}))
+                click(kc, button)
                 clicked = True
-    finally:
-        kc.stop_channels()
     assert clicked, text_out
     (run_id,) = {r["id"] for r in store.list_rows()} - before
     run = store.load_run(run_id)
@@ -347,12 +340,7 @@ def test_stop_all_button_stops_a_running_cell_sweep(env):
     km, store, nbdir = env
     execute(km, nbdir, ["%load_ext guild_jupyter"])
     before = {r["id"] for r in store.list_rows()}
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=30)
-        msg_id = kc.execute("%%guild_run n=[1,2,3]\nn = 1\nimport time\nprint('trial', n, flush=True)\n"
-                            "for _ in range(600):\n    time.sleep(0.1)\n")
+    with executing(km, LONG_SWEEP_CELL) as (kc, msg_id):
         button, clicked, outputs, deadline = None, False, [], time.time() + 90
         while time.time() < deadline:
             # checked on every turn, not only when the cell sends something: while a trial
@@ -361,8 +349,7 @@ def test_stop_all_button_stops_a_running_cell_sweep(env):
                     store.load_run(r["id"]).kind != "sweep"
                     and "trial 1" in store.read_output(r["id"])
                     for r in store.list_rows() if r["id"] not in before):
-                click = {"method": "custom", "content": {"event": "click"}}
-                kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": button, "data": click}))
+                click(kc, button)
                 clicked = True
             try:
                 msg = kc.get_iopub_msg(timeout=0.2)
@@ -377,8 +364,6 @@ def test_stop_all_button_stops_a_running_cell_sweep(env):
                 outputs.append(content)
             elif kind == "status" and content["execution_state"] == "idle":
                 break
-    finally:
-        kc.stop_channels()
     assert clicked, outputs
     runs = [store.load_run(r["id"]) for r in store.list_rows(deleted=None) if r["id"] not in before]
     (sweep,) = [r for r in runs if r.kind == "sweep"]

@@ -94,7 +94,7 @@ def serve():  # -> (code, globals) in a forked child; never returns in the serve
             os.close(err)
             try:
                 pidfd = os.pidfd_open(pid)
-            except OSError:  # it exited and was reaped already? (cannot be: we are its parent)
+            except OSError:  # out of fds (pidfds work: checked at start): follow it here
                 _, status = os.waitpid(pid, 0)
                 _send(sock, ("spawned", pid))
                 _send(sock, ("exit", pid, os.waitstatus_to_exitcode(status)))

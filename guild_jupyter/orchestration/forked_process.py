@@ -74,11 +74,10 @@ class ForkedProcess:
         return self.returncode
 
     def close(self) -> None:
-        """The follower is done with ``exit_fd``."""
-        try:
-            os.close(self.exit_fd)
-        except OSError:
-            pass
+        """The follower is done with ``exit_fd`` (once: the number may be reused after)."""
+        fd, self.exit_fd = self.exit_fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 class ForkServer:

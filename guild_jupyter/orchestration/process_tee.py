@@ -95,7 +95,9 @@ def follow(proc: Any, recorder: RunRecorder, sample_interval: float) -> int:
                 sampler = _sample(proc.pid, sampler, recorder, started, now)
                 next_sample = now + sample_interval
     finally:
-        if pidfd >= 0 and exit_fd is None:
+        if exit_fd is not None:
+            proc.close()  # its exit fd: the process has ended, nothing else reads it
+        elif pidfd >= 0:
             os.close(pidfd)
         for pipe in (proc.stdout, proc.stderr):
             pipe.close()  # type: ignore[union-attr]

@@ -353,8 +353,6 @@ class TrialWorker:
             log.exception("trial %s could not be marked running", rid)
             self._terminate(proc)
             follow(proc, recorder, 0)
-            if isinstance(proc, ForkedProcess):
-                proc.close()
             recorder.close()
             return self.store.load_run(rid).status.value
         self.provenance.link(rid, spec)
@@ -366,8 +364,6 @@ class TrialWorker:
         status, reason = exit_status(rc, trial.stop_reason)
         if getattr(proc, "lost", None) and trial.stop_reason is None:
             reason = proc.lost
-        if isinstance(proc, ForkedProcess):
-            proc.close()
         return self._end(rid, status, exit_code=rc, reason=reason, stopped=ended)
 
 
