@@ -3,6 +3,7 @@ interrupt a cell or click its widgets while it is still running."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -39,3 +40,22 @@ def click(kc: Any, comm_id: str) -> None:
     """What a front end sends when a Button widget is clicked."""
     click = {"method": "custom", "content": {"event": "click"}}
     kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm_id, "data": click}))
+
+
+def cell_messages(kc: Any, msg_id: str, timeout: float = 90) -> Iterator[tuple[str | None, Any]]:
+    """(kind, content) of the cell's iopub messages until it is idle (that one included)
+    or ``timeout``; (None, None) after each 0.2 s without one, so a caller can act on
+    what it polls meanwhile."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            msg = kc.get_iopub_msg(timeout=0.2)
+        except Exception:
+            yield None, None
+            continue
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        yield kind, content
+        if kind == "status" and content["execution_state"] == "idle":
+            return

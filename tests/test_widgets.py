@@ -17,7 +17,7 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from guild_jupyter.storage.store import RunStore
-from tests.kernel_cells import LONG_CELL, LONG_SWEEP_CELL, click, executing
+from tests.kernel_cells import LONG_CELL, LONG_SWEEP_CELL, cell_messages, click, executing
 
 SLOW = """\
 import time
@@ -243,21 +243,12 @@ def test_stop_button_cancels_a_foreground_cell_run(env):
     execute(km, nbdir, ["%load_ext guild_jupyter"])
     before = {r["id"] for r in store.list_rows()}
     with executing(km, LONG_CELL) as (kc, msg_id):
-        button, clicked, text_out, deadline = None, False, "", time.time() + 90
-        while time.time() < deadline:
-            try:
-                msg = kc.get_iopub_msg(timeout=0.2)
-            except Exception:
-                continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
+        button, clicked, text_out = None, False, ""
+        for kind, content in cell_messages(kc, msg_id):
             if kind == "comm_open" and content["data"]["state"].get("_model_name") == "ButtonModel":
                 button = content["comm_id"]
             elif kind == "stream":
                 text_out += content["text"]
-            elif kind == "status" and content["execution_state"] == "idle":
-                break
             if button and not clicked and "started" in text_out:
                 click(kc, button)
                 clicked = True
@@ -341,8 +332,12 @@ def test_stop_all_button_stops_a_running_cell_sweep(env):
     execute(km, nbdir, ["%load_ext guild_jupyter"])
     before = {r["id"] for r in store.list_rows()}
     with executing(km, LONG_SWEEP_CELL) as (kc, msg_id):
-        button, clicked, outputs, deadline = None, False, [], time.time() + 90
-        while time.time() < deadline:
+        button, clicked, outputs = None, False, []
+        for kind, content in cell_messages(kc, msg_id):
+            if kind == "comm_open" and content["data"]["state"].get("description") == "Stop all":
+                button = content["comm_id"]
+            elif kind in ("stream", "display_data", "update_display_data", "execute_result"):
+                outputs.append(content)
             # checked on every turn, not only when the cell sends something: while a trial
             # runs, the SweepWidget sends nothing until the trial's status changes
             if button and not clicked and any(  # the trial's process is going
@@ -351,19 +346,6 @@ def test_stop_all_button_stops_a_running_cell_sweep(env):
                     for r in store.list_rows() if r["id"] not in before):
                 click(kc, button)
                 clicked = True
-            try:
-                msg = kc.get_iopub_msg(timeout=0.2)
-            except Exception:
-                continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
-            if kind == "comm_open" and content["data"]["state"].get("description") == "Stop all":
-                button = content["comm_id"]
-            elif kind in ("stream", "display_data", "update_display_data", "execute_result"):
-                outputs.append(content)
-            elif kind == "status" and content["execution_state"] == "idle":
-                break
     assert clicked, outputs
     runs = [store.load_run(r["id"]) for r in store.list_rows(deleted=None) if r["id"] not in before]
     (sweep,) = [r for r in runs if r.kind == "sweep"]
